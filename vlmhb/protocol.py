@@ -1,0 +1,134 @@
+"""Messages between the orchestrator and a worker: JSON lines over stdin/stdout.
+
+Standard library only (it is imported inside model venvs). One JSON object a line, with a
+``type`` discriminator. The flow is::
+
+    orchestrator -> worker:  init, request*, shutdown
+    worker -> orchestrator:  ready | fatal, then response | error per request
+
+``init`` carries ``PROTOCOL_VERSION``; a worker that speaks another version answers ``fatal``.
+Images travel as absolute file paths, never as bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import dataclasses
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+PROTOCOL_VERSION = 1
+
+
+@dataclass
+class Init:
+    """First message: which backend and model to load, and how."""
+
+    backend: str
+    model: str
+    load: dict[str, Any] = dataclasses.field(default_factory=dict)
+    generation: dict[str, Any] = dataclasses.field(default_factory=dict)
+    batch_size: int = 1
+    protocol: int = PROTOCOL_VERSION
+    type: str = "init"
+
+
+@dataclass
+class Request:
+    """One inference request: a prompt about one document's images."""
+
+    id: str
+    images: list[str]
+    prompt: str
+    system: str | None = None
+    doc_type: str | None = None
+    field: str | None = None
+    generation: dict[str, Any] = dataclasses.field(default_factory=dict)
+    type: str = "request"
+
+
+@dataclass
+class Shutdown:
+    """Last message: finish and exit 0."""
+
+    type: str = "shutdown"
+
+
+@dataclass
+class Ready:
+    """The model is loaded; the worker accepts requests."""
+
+    backend: str
+    versions: dict[str, str] = dataclasses.field(default_factory=dict)
+    device: str = "cpu"
+    load_s: float = 0.0
+    pid: int = 0
+    type: str = "ready"
+
+
+@dataclass
+class Response:
+    """The answer to one request."""
+
+    id: str
+    text: str
+    latency_s: float = 0.0
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    finish_reason: str | None = None
+    ttft_s: float | None = None
+    type: str = "response"
+
+
+@dataclass
+class Error:
+    """One request failed; the worker goes on with the next."""
+
+    id: str
+    message: str
+    type: str = "error"
+
+
+@dataclass
+class Fatal:
+    """The worker cannot go on (load failure, protocol mismatch); it exits after this."""
+
+    message: str
+    type: str = "fatal"
+
+
+Message = Init | Request | Shutdown | Ready | Response | Error | Fatal
+
+_TYPES: dict[str, type] = {
+    cls.__dataclass_fields__["type"].default: cls  # type: ignore[attr-defined]
+    for cls in (Init, Request, Shutdown, Ready, Response, Error, Fatal)
+}
+_FIELD_NAMES = {name: {f.name for f in fields(cls)} for name, cls in _TYPES.items()}
+
+
+class ProtocolError(ValueError):
+    """A line that is not a valid message."""
+
+
+def encode(message: Any) -> str:
+    """One message as a JSON line, newline included."""
+    return json.dumps(asdict(message), ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def decode(line: str | bytes) -> Message:
+    """Parse one JSON line into its message type; unknown keys are ignored (forward compat)."""
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        raise ProtocolError(f"not JSON: {line[:200]!r}") from exc
+    if not isinstance(data, dict):
+        raise ProtocolError(f"not a JSON object: {line[:200]!r}")
+    kind = data.get("type")
+    cls = _TYPES.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        raise ProtocolError(f"unknown message type {kind!r}")
+    known = _FIELD_NAMES[kind]  # type: ignore[index]
+    try:
+        return cls(**{k: v for k, v in data.items() if k in known})
+    except TypeError as exc:
+        raise ProtocolError(f"bad {kind} message: {exc}") from exc
