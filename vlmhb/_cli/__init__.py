@@ -1,0 +1,1 @@
+"""Command-line groups; ``vlmhb.cli`` wires them together."""

@@ -1,0 +1,90 @@
+"""The one door to uv: find the binary, run it with a controlled environment.
+
+uv comes from the ``uv`` Python package (``uv.find_uv_bin()``), with ``uv`` on ``PATH`` as the
+fallback. Every call gets ``UV_PYTHON_DOWNLOADS=never`` (uv must use the interpreter we name,
+never fetch one) and the cache folder we choose; ``shell=False`` always.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vlmhb.errors import EnvError
+
+STDERR_TAIL_LINES = 25
+
+
+@dataclass(frozen=True)
+class UvResult:
+    """What one uv call returned."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def tail(self, lines: int = STDERR_TAIL_LINES) -> str:
+        """The last lines of stderr (or stdout when stderr is empty), for error messages."""
+        text = self.stderr.strip() or self.stdout.strip()
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def find_uv(env: str = "-") -> Path:
+    """Absolute path of the uv binary, or a one-line ``EnvError`` saying how to get it."""
+    try:
+        import uv  # the PyPI package shipping the binary
+
+        found = Path(uv.find_uv_bin())
+        if found.is_file():
+            return found
+    except (ImportError, FileNotFoundError):
+        pass
+    on_path = shutil.which("uv")
+    if on_path:
+        return Path(on_path)
+    raise EnvError(env, "uv not found: install it with `pip install uv` (or put `uv` on PATH)")
+
+
+def uv_environ(cache_dir: Path | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a uv call: the caller's, pinned to no downloads and our cache."""
+    environ = dict(os.environ)
+    environ["UV_PYTHON_DOWNLOADS"] = "never"
+    environ.pop("VIRTUAL_ENV", None)  # never let an active venv leak into uv's target choice
+    if cache_dir is not None:
+        environ["UV_CACHE_DIR"] = str(cache_dir)
+    if extra:
+        environ.update(extra)
+    return environ
+
+
+def run_uv(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    cache_dir: Path | None,
+    cwd: Path | None = None,
+    env_name: str = "-",
+    extra_env: Mapping[str, str] | None = None,
+) -> UvResult:
+    """Run ``uv ARGS`` and return its output; never raises on a non-zero exit."""
+    cmd = [str(find_uv(env_name)), *(str(a) for a in args)]
+    proc = subprocess.run(
+        cmd,
+        cwd=cwd,
+        env=uv_environ(cache_dir, extra_env),
+        capture_output=True,
+        text=True,
+        check=False,
+        start_new_session=False,
+    )
+    return UvResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def uv_version(env_name: str = "-") -> str:
+    """``uv --version`` without the program name, e.g. ``"0.13.9"``."""
+    result = run_uv(["--version"], cache_dir=None, env_name=env_name)
+    parts = result.stdout.split()
+    return parts[1] if len(parts) > 1 else result.stdout.strip()
