@@ -1,0 +1,257 @@
+"""Field values from OCR'd lines of a Russian document, anchored on the printed labels.
+
+Standard library only (``difflib`` for fuzzy matching; rapidfuzz is not in the tesseract env).
+For each (doc_type, field) a table lists the labels printed on the form; the value is what
+follows the best-matching label on the same line, or the next line when the label stands
+alone (label-above-value layouts). A few fields have their own pattern (invoice number and
+date from the "Счёт-фактура № N от DATE" header, SNILS and passport numbers, INN/KPP pairs).
+Field names are the native ones (``surname``) or the VLMHyperBench v0.1 question types
+(``Фамилия``), which map onto them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+_PERSON = {
+    "surname": ("Фамилия",),
+    "name": ("Имя",),
+    "patronymic": ("Отчество",),
+    "sex": ("Пол",),
+    "birth_date": ("Дата рождения", "Дата и место рождения"),
+    "birth_place": ("Место рождения", "Дата и место рождения"),
+}
+
+LABELS: dict[str, dict[str, tuple[str, ...]]] = {
+    "passport": {**_PERSON, "series_number": ("Серия и номер", "Серия и номер паспорта")},
+    "snils": {**_PERSON, "snils": ("Страховой номер", "СНИЛС")},
+    "invoice": {
+        "number": ("Счёт-фактура №", "Номер счёт-фактуры"),
+        "date": ("Дата счёт-фактуры",),
+        "seller": ("Продавец",),
+        "seller_inn": ("ИНН продавца", "ИНН/КПП продавца"),
+        "seller_kpp": ("КПП продавца", "ИНН/КПП продавца"),
+        "buyer": ("Покупатель",),
+        "buyer_inn": ("ИНН покупателя", "ИНН/КПП покупателя"),
+        "buyer_kpp": ("КПП покупателя", "ИНН/КПП покупателя"),
+        "total": ("Всего к оплате", "Итого"),
+    },
+}
+
+V01_FIELDS: dict[str, dict[str, str]] = {
+    "passport": {
+        "Фамилия": "surname",
+        "Имя": "name",
+        "Отчество": "patronymic",
+        "Пол": "sex",
+        "Дата рождения": "birth_date",
+        "Место рождения": "birth_place",
+        "Серия и номер паспорта": "series_number",
+        "Серия и номер": "series_number",
+    },
+    "invoice": {
+        "Номер счет-фактуры": "number",
+        "Дата счет-фактуры": "date",
+        "Продавец": "seller",
+        "Покупатель": "buyer",
+        "ИНН продавца": "seller_inn",
+        "КПП продавца": "seller_kpp",
+        "ИНН покупателя": "buyer_inn",
+        "КПП покупателя": "buyer_kpp",
+        "Всего к оплате": "total",
+    },
+    "snils": {"СНИЛС": "snils", "Страховой номер": "snils"},
+}
+V01_FIELDS["snils"].update({k: v for k, v in V01_FIELDS["passport"].items() if v in _PERSON})
+
+_HOMOGLYPHS = str.maketrans("aeopcxykmhtbABEKMHOPCTXY", "аеорсхукмнтвАВЕКМНОРСТХУ")
+_DATE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{1,2}\s+[а-яё]+\s+\d{4}", re.IGNORECASE)
+_SNILS = re.compile(r"\d{3}[- ]?\d{3}[- ]?\d{3}[- ]?\d{2}")
+_PASSPORT = re.compile(r"\d{2}\s?\d{2}\s?\d{6}")
+_INVOICE = re.compile(
+    r"сч[её]т[- ]?фактур[аы]\s*(?:(?:№|N[еоeo°]?|[МM#])\s*)?([\w/-]+)\s*от\s*(.+)", re.IGNORECASE
+)
+_FOOTNOTE = re.compile(r"\s*\(\s*[0-9а-яa-z]{1,3}\s*\)\s*$", re.IGNORECASE)
+_NUMBER = re.compile(r"\d[\d\s]*(?:[.,]\d+)?")
+_INN_KPP = re.compile(r"(\d{9,12})\s*/\s*(\d{9})")
+
+
+@dataclass(frozen=True)
+class LabelHit:
+    """Where a label was found: line index, the value after it, and the match score."""
+
+    line: int
+    value: str
+    score: float
+
+
+def normalize(text: str) -> str:
+    """Lower case, ё→е, Latin homoglyphs folded to Cyrillic, punctuation dropped."""
+    text = text.translate(_HOMOGLYPHS).lower().replace("ё", "е")
+    return " ".join(re.sub(r"[^\w/№]+", " ", text).split())
+
+
+def canonical_field(doc_type: str | None, field: str) -> str:
+    """The native field name for ``field`` (a native name or a v0.1 question type)."""
+    table = V01_FIELDS.get(doc_type or "", {})
+    if field in table:
+        return table[field]
+    folded = normalize(field)
+    for question, native in table.items():
+        if normalize(question) == folded:
+            return native
+    return field
+
+
+def labels_for(doc_type: str | None, field: str) -> tuple[str, ...]:
+    """Printed labels for a field; an unknown field is looked for by its own name."""
+    labels = LABELS.get(doc_type or "", {}).get(field)
+    if labels:
+        return labels
+    for table in LABELS.values():
+        if field in table:
+            return table[field]
+    return (field.replace("_", " "),)
+
+
+def _similar(a: str, b: str) -> float:
+    if len(b) <= 4:  # short labels ("Имя", "Пол") only match exactly
+        return 1.0 if a == b else 0.0
+    return SequenceMatcher(None, a, b).ratio()
+
+
+def find_label(lines: Sequence[str], label: str, threshold: float = 0.82) -> LabelHit | None:
+    """The best fuzzy match of ``label`` at a word boundary of some line, with its value."""
+    target = normalize(label)
+    width = len(target.split())
+    best: LabelHit | None = None
+    for index, line in enumerate(lines):
+        words = line.split()
+        for start in range(min(len(words), 4)):  # a label starts a line, give or take noise
+            window = normalize(" ".join(words[start : start + width]))
+            score = _similar(window, target) - 0.01 * start
+            if score >= threshold and (best is None or score > best.score):
+                best = LabelHit(index, " ".join(words[start + width :]), score)
+    return best
+
+
+def clean_value(value: str) -> str:
+    """Strip separators, form-line underscores and footnote markers like ``(2а)``."""
+    value = value.replace("_", " ")
+    value = _FOOTNOTE.sub("", value)
+    return " ".join(value.lstrip(" :;-—–|.,\t").rstrip(" :;-—–|,\t").split())
+
+
+def _value_near(lines: Sequence[str], labels: tuple[str, ...], doc_type: str | None) -> str:
+    """The value after the best-matching label, or on the next line if the label is alone."""
+    hits = [hit for label in labels if (hit := find_label(lines, label))]
+    if not hits:
+        return ""
+    hit = max(hits, key=lambda h: h.score)
+    value = clean_value(hit.value)
+    if value or hit.line + 1 >= len(lines):
+        return value
+    following = lines[hit.line + 1]
+    if _starts_with_label(following, doc_type):
+        return ""
+    return clean_value(following)
+
+
+def _starts_with_label(line: str, doc_type: str | None) -> bool:
+    labels = {label for group in LABELS.get(doc_type or "", {}).values() for label in group}
+    return any(find_label([line], label, threshold=0.9) for label in labels)
+
+
+def _invoice_header(lines: Sequence[str]) -> tuple[str, str]:
+    for line in lines:
+        match = _INVOICE.search(line.translate(_HOMOGLYPHS))
+        if match:
+            date = match.group(2).replace('"', " ").replace("«", " ").replace("»", " ")
+            found = _DATE.search(" ".join(date.split()))
+            return match.group(1).strip(" №"), found.group(0) if found else clean_value(date)
+    return "", ""
+
+
+def _pattern_anywhere(lines: Sequence[str], pattern: re.Pattern[str]) -> str:
+    for line in lines:
+        match = pattern.search(line)
+        if match:
+            return match.group(0)
+    return ""
+
+
+def extract_field(lines: Sequence[str], doc_type: str | None, field: str) -> str:
+    """The value of one field, ``""`` when it cannot be found."""
+    name = canonical_field(doc_type, field)
+    special = _SPECIAL.get((doc_type or "", name))
+    if special is not None:
+        return special(lines, doc_type)
+    value = _value_near(lines, labels_for(doc_type, name), doc_type)
+    if name == "birth_date":
+        match = _DATE.search(value)
+        return match.group(0) if match else value
+    if name == "birth_place":
+        return clean_value(_DATE.sub("", value, count=1))
+    return value
+
+
+def _number_or_pattern(label_value: str, pattern: re.Pattern[str], lines: Sequence[str]) -> str:
+    match = pattern.search(label_value)
+    return match.group(0) if match else _pattern_anywhere(lines, pattern)
+
+
+def _snils(lines: Sequence[str], doc_type: str | None) -> str:
+    return _number_or_pattern(_value_near(lines, LABELS["snils"]["snils"], doc_type), _SNILS, lines)
+
+
+def _series_number(lines: Sequence[str], doc_type: str | None) -> str:
+    near = _value_near(lines, LABELS["passport"]["series_number"], doc_type)
+    return _number_or_pattern(near, _PASSPORT, lines) or near
+
+
+def _inn_kpp(field: str) -> Callable[[Sequence[str], str | None], str]:
+    def extract(lines: Sequence[str], doc_type: str | None) -> str:
+        value = _value_near(lines, LABELS["invoice"][field], doc_type)
+        pair = _INN_KPP.search(value)
+        if pair:
+            return pair.group(1 if field.endswith("inn") else 2)
+        digits = re.search(r"\d{9,12}", value)
+        return digits.group(0) if digits else value
+
+    return extract
+
+
+def _total(lines: Sequence[str], doc_type: str | None) -> str:
+    value = _value_near(lines, LABELS["invoice"]["total"], doc_type)
+    numbers = [n.strip() for n in _NUMBER.findall(value) if n.strip()]
+    return numbers[-1] if numbers else value
+
+
+def _invoice_number(lines: Sequence[str], doc_type: str | None) -> str:
+    return _invoice_header(lines)[0] or _value_near(lines, ("Номер счёт-фактуры",), doc_type)
+
+
+def _invoice_date(lines: Sequence[str], doc_type: str | None) -> str:
+    return _invoice_header(lines)[1] or _value_near(lines, ("Дата счёт-фактуры",), doc_type)
+
+
+_SPECIAL: dict[tuple[str, str], Callable[[Sequence[str], str | None], str]] = {
+    ("snils", "snils"): _snils,
+    ("passport", "series_number"): _series_number,
+    ("invoice", "number"): _invoice_number,
+    ("invoice", "date"): _invoice_date,
+    ("invoice", "total"): _total,
+    **{("invoice", f): _inn_kpp(f) for f in ("seller_inn", "seller_kpp", "buyer_inn", "buyer_kpp")},
+}
+
+
+def extract_document(
+    lines: Sequence[str], doc_type: str | None, fields: Sequence[str] | None
+) -> dict[str, str]:
+    """All requested fields (default: every known field of ``doc_type``) that were found."""
+    names = list(fields) if fields else list(LABELS.get(doc_type or "", {}))
+    found = {name: extract_field(lines, doc_type, name) for name in names}
+    return {name: value for name, value in found.items() if value}

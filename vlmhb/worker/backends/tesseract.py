@@ -1,0 +1,198 @@
+"""The ``tesseract`` backend: the classical OCR baseline (pytesseract over Debian's tesseract).
+
+Each image is recognized once (``--psm 6``, ``OMP_THREAD_LIMIT=1``) and its lines kept in a
+bounded LRU cache, so the many field requests of one document cost one OCR. What a request
+gets back depends on what it asks for:
+
+* ``field`` set → that field's value, by label-anchored extraction (``ocr_fields``);
+* ``generation["mode"] == "document"``, or no field but ``generation["fields"]`` → a JSON
+  object of the fields found (``doc_type`` says which form);
+* otherwise (``mode`` ``text``, or a plain prompt) → the full transcription.
+
+Load options: ``lang`` (``rus+eng``), ``psm`` (6), ``cache_size`` (64 images), ``parallel``
+(1: images recognized at once in a batch), ``tesseract_cmd`` (path to the binary).
+Latency per request is its share of the OCR time of its images plus extraction; there are
+no tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from vlmhb.protocol import Init, Request, Response
+from vlmhb.worker.backends.base import LoadInfo, Result, check_image, package_versions
+from vlmhb.worker.backends.ocr_fields import extract_document, extract_field
+
+APT_HINT = "apt-get install tesseract-ocr tesseract-ocr-rus"
+
+
+def _lang_packages(langs: list[str]) -> str:
+    return " ".join(f"tesseract-ocr-{lang}" for lang in langs)
+
+
+class TesseractBackend:
+    """OCR with Tesseract; answers fields, whole documents as JSON, or full text."""
+
+    def __init__(self) -> None:
+        self.lang = "rus+eng"
+        self.config = "--psm 6"
+        self.cache_size = 64
+        self.parallel = 1
+        self._cache: OrderedDict[tuple[str, float, int], list[str]] = OrderedDict()
+        self._pytesseract: Any = None
+        self._image_module: Any = None
+
+    def load(self, init: Init) -> LoadInfo:
+        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+        try:
+            import pytesseract
+            from PIL import Image
+        except ImportError as exc:
+            raise RuntimeError(
+                f"tesseract backend needs the Python packages pytesseract and pillow in its env "
+                f"({exc.name} is missing)"
+            ) from None
+        opts = init.load
+        if opts.get("tesseract_cmd"):
+            pytesseract.pytesseract.tesseract_cmd = str(opts["tesseract_cmd"])
+        self.lang = str(opts.get("lang", "rus+eng"))
+        self.config = f"--psm {int(opts.get('psm', 6))}"
+        self.cache_size = max(1, int(opts.get("cache_size", 64)))
+        self.parallel = max(1, int(opts.get("parallel", 1)))
+        self._pytesseract, self._image_module = pytesseract, Image
+        version = self._check_installation()
+        versions = {"tesseract": version, **package_versions("pytesseract", "pillow")}
+        return LoadInfo(device="cpu", versions=versions)
+
+    def _check_installation(self) -> str:
+        """The tesseract version; raise a one-line reason naming the apt packages if unusable."""
+        pytesseract = self._pytesseract
+        try:
+            version = str(pytesseract.get_tesseract_version()).split()[0]
+        except (pytesseract.TesseractNotFoundError, OSError):
+            raise RuntimeError(f"the tesseract binary is not installed; {APT_HINT}") from None
+        wanted = [lang for lang in self.lang.split("+") if lang]
+        try:
+            available = set(pytesseract.get_languages(config=""))
+        except pytesseract.TesseractError as exc:
+            raise RuntimeError(f"tesseract cannot list its languages ({exc}); {APT_HINT}") from None
+        missing = [lang for lang in wanted if lang not in available]
+        if missing:
+            where = os.environ.get("TESSDATA_PREFIX") or "tesseract's default tessdata folder"
+            raise RuntimeError(
+                f"tesseract language data missing: {'+'.join(missing)} (looked in {where}); "
+                f"apt-get install tesseract-ocr {_lang_packages(missing)}"
+            )
+        return version
+
+    def generate(self, batch: list[Request]) -> list[Result]:
+        ocr_cost, failures = self._recognize_batch(batch)
+        return [self._answer(request, ocr_cost, failures) for request in batch]
+
+    def close(self) -> None:
+        self._cache.clear()
+
+    def _recognize_batch(self, batch: list[Request]) -> tuple[dict[str, float], dict[str, str]]:
+        """OCR the batch's images not cached yet: (cost per request sharing each, failures)."""
+        users: dict[str, int] = {}
+        for request in batch:
+            for path in dict.fromkeys(request.images):
+                users[path] = users.get(path, 0) + 1
+        todo = [path for path in users if self._cached(path) is None]
+        if self.parallel > 1 and len(todo) > 1:
+            with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+                outcomes = dict(zip(todo, pool.map(self._recognize_timed, todo), strict=True))
+        else:
+            outcomes = {path: self._recognize_timed(path) for path in todo}
+        cost = {path: seconds / users[path] for path, (seconds, _) in outcomes.items()}
+        failures = {path: error for path, (_, error) in outcomes.items() if error}
+        return cost, failures
+
+    def _recognize_timed(self, path: str) -> tuple[float, str | None]:
+        start = time.perf_counter()
+        error = None
+        try:
+            self._recognize(path)
+        except Exception as exc:  # one unreadable image is one error response
+            error = f"{type(exc).__name__}: {exc}"
+        return time.perf_counter() - start, error
+
+    def _key(self, path: str) -> tuple[str, float, int] | None:
+        try:
+            stat = Path(path).stat()
+        except OSError:
+            return None
+        return (path, stat.st_mtime, stat.st_size)
+
+    def _cached(self, path: str) -> list[str] | None:
+        key = self._key(path)
+        if key is None or key not in self._cache:
+            return None
+        self._cache.move_to_end(key)
+        return self._cache[key]
+
+    def _recognize(self, path: str) -> list[str]:
+        """The non-empty text lines of one image (cached by path, mtime and size)."""
+        cached = self._cached(path)
+        if cached is not None:
+            return cached
+        check_image(path)
+        with self._image_module.open(path) as image:
+            image.load()
+            text = self._pytesseract.image_to_string(image, lang=self.lang, config=self.config)
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        key = self._key(path)
+        if key is not None:
+            self._cache[key] = lines
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return lines
+
+    def _answer(
+        self, request: Request, ocr_cost: dict[str, float], failures: dict[str, str]
+    ) -> Result:
+        start = time.perf_counter()
+        failed = [failures[path] for path in request.images if path in failures]
+        if failed:
+            return f"cannot OCR {request.id}: {failed[0]}"
+        try:
+            lines = [line for path in request.images for line in self._recognize(path)]
+        except Exception as exc:  # evicted from the cache and now unreadable
+            return f"cannot OCR {request.id}: {type(exc).__name__}: {exc}"
+        text = answer_text(request, lines)
+        latency = (
+            time.perf_counter() - start + sum(ocr_cost.get(p, 0.0) for p in set(request.images))
+        )
+        return Response(id=request.id, text=text, latency_s=latency, finish_reason="stop")
+
+
+def answer_mode(request: Request) -> str:
+    """``field``, ``document`` or ``text``: what the request asks for."""
+    mode = request.generation.get("mode")
+    if request.field:
+        return "field"
+    if mode in ("document", "text"):
+        return str(mode)
+    if request.generation.get("fields") or (request.doc_type and "json" in request.prompt.lower()):
+        return "document"
+    return "text"
+
+
+def answer_text(request: Request, lines: list[str]) -> str:
+    """The answer to one request from the recognized lines of its images."""
+    mode = answer_mode(request)
+    if mode == "field":
+        return extract_field(lines, request.doc_type, str(request.field))
+    if mode == "document":
+        fields = request.generation.get("fields")
+        found = extract_document(
+            lines, request.doc_type, fields if isinstance(fields, list) else None
+        )
+        return json.dumps(found, ensure_ascii=False)
+    return "\n".join(lines)
