@@ -46,7 +46,7 @@ def answer_batch(backend: Backend, batch: list[protocol.Request], channel: Chann
     start = time.perf_counter()
     try:
         results = backend.generate(batch)
-    except Exception:  # noqa: BLE001 - isolate the bad sample below
+    except Exception:  # isolate the bad sample below
         if len(batch) == 1:
             results = [_exception_text()]
         else:
@@ -88,7 +88,7 @@ def serve(reader: LineReader, channel: Channel) -> int:
         start = time.perf_counter()
         backend = load_backend(init.backend)
         info = backend.load(init)
-    except Exception:  # noqa: BLE001 - anything at load time is fatal, said in one line
+    except Exception:  # anything at load time is fatal, said in one line
         channel.send(protocol.Fatal(message=_exception_text()))
         return 1
     channel.send(

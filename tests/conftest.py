@@ -1,0 +1,97 @@
+"""Shared fixtures: small native datasets and plans written into a temp folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+COMPAT = REPO.parent / "shared" / "compat" / "vlmhyperbench-v0.1"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Each test session gets its own VLMHB_HOME unless the caller set one on purpose."""
+    if "VLMHB_TEST_HOME" in os.environ:
+        monkeypatch.setenv("VLMHB_HOME", os.environ["VLMHB_TEST_HOME"])
+    else:
+        monkeypatch.setenv("VLMHB_HOME", str(tmp_path_factory.getbasetemp() / "home"))
+
+
+def write_png(path: Path, text: str = "x") -> None:
+    """A small real PNG image."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (64, 32), "white")
+    ImageDraw.Draw(image).text((4, 8), text[:8], fill="black")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def make_dataset(
+    root: Path,
+    n_docs: int = 5,
+    fields: tuple[str, ...] = ("surname", "name", "birth_date"),
+    doc_type: str = "passport",
+    corrupt: tuple[int, ...] = (),
+    missing: tuple[int, ...] = (),
+) -> Path:
+    """A native dataset: ``n_docs`` documents with real PNGs; some corrupt or missing."""
+    root.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for index in range(n_docs):
+        image = root / "images" / f"doc{index:04d}.png"
+        if index in corrupt:
+            image.parent.mkdir(parents=True, exist_ok=True)
+            image.write_bytes(b"this is not an image")
+        elif index not in missing:
+            write_png(image, f"d{index}")
+        lines.append(
+            {
+                "id": f"doc{index:04d}",
+                "image": f"images/doc{index:04d}.png",
+                "doc_type": doc_type,
+                "fields": {name: f"{name}-{index}" for name in fields},
+                "text": " ".join(f"{name}-{index}" for name in fields),
+                "tags": ["clean"],
+            }
+        )
+    with (root / "annotations.jsonl").open("w", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+    return root
+
+
+PlanWriter = Callable[..., Path]
+
+
+@pytest.fixture
+def write_plan(tmp_path: Path) -> PlanWriter:
+    """Write a native plan CSV next to the datasets and return its path."""
+
+    def write(rows: list[dict[str, object]], name: str = "plan.csv") -> Path:
+        path = tmp_path / name
+        columns: list[str] = []
+        for row in rows:
+            columns += [c for c in row if c not in columns]
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(
+                    {k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()}
+                )
+        return path
+
+    return write
+
+
+def vlmhb_cmd(*args: str) -> list[str]:
+    """argv running the vlmhb CLI with this interpreter."""
+    return [sys.executable, "-m", "vlmhb.cli", *args]

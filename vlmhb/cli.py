@@ -1,0 +1,202 @@
+"""The ``vlmhb`` command: thin Click wiring over ``vlmhb.api`` and friends.
+
+Each command parses its options, calls one library function and maps errors to exit codes:
+0 all good, 1 some runs failed, 2 bad input or a vlmhb error (one line, no traceback),
+130 interrupted. Sub-groups (``env``, ``data``, ``models``) live in ``vlmhb._cli`` and are
+imported only when named, so ``vlmhb --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vlmhb import __version__
+from vlmhb.errors import VlmhbError
+
+EXIT_RUNS_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+LAZY_COMMANDS = {
+    "env": ("vlmhb._cli.env", "env", "Lock, build, check and list the per-model venvs."),
+    "data": ("vlmhb._cli.data", "data", "Generate, check and import datasets."),
+    "models": ("vlmhb._cli.models", "models", "List the known models and their envs."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose sub-groups are imported only when they are invoked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS:
+            module, attr, _ = LAZY_COMMANDS[name]
+            try:
+                return getattr(importlib.import_module(module), attr)
+            except ImportError as exc:
+                raise click.ClickException(f"{name}: unavailable ({exc})") from exc
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List commands without importing the lazy ones."""
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in LAZY_COMMANDS:
+                rows.append((name, LAZY_COMMANDS[name][2]))
+            else:
+                command = super().get_command(ctx, name)
+                if command is not None and not command.hidden:
+                    rows.append((name, command.get_short_help_str(limit=70)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def reports_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Map vlmhb errors to exit 2 (message only) and Ctrl-C to exit 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except VlmhbError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+        except KeyboardInterrupt:
+            click.echo("interrupted: answers written so far are kept", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+    return wrapper
+
+
+runs_dir_option = click.option(
+    "--runs-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Where run folders are written.",
+)
+isolation_option = click.option(
+    "--isolation",
+    type=click.Choice(["venv", "local"]),
+    default=None,
+    help="Default isolation for rows that do not say (venv: locked env per model; "
+    "local: this interpreter). [default: local]",
+)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vlmhb")
+def main() -> None:
+    """Benchmark vision-language models on Russian documents, one locked venv per model."""
+
+
+@main.command()
+@click.argument("plan", type=click.Path(dir_okay=False, path_type=Path))
+@runs_dir_option
+@isolation_option
+@click.option("--dry-run", is_flag=True, help="Validate and print what would run; touch nothing.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to write the HTML report [default: RUNS_DIR/report.html].",
+)
+@click.option("--gpus", default=None, help="CUDA_VISIBLE_DEVICES for the workers, e.g. 0,1.")
+@reports_errors
+def run(
+    plan: Path,
+    runs_dir: Path,
+    isolation: str | None,
+    dry_run: bool,
+    report_path: Path | None,
+    gpus: str | None,
+) -> None:
+    """Run every evaluation run of PLAN (a native or VLMHyperBench v0.1 CSV)."""
+    from vlmhb import api
+    from vlmhb.cli_tables import print_dry_run, print_outcome_line, print_summary
+
+    result = api.run_plan(
+        plan,
+        runs_dir=runs_dir,
+        isolation=isolation,
+        dry_run=dry_run,
+        report=report_path,
+        gpus=gpus,
+        on_outcome=print_outcome_line,
+    )
+    if dry_run:
+        print_dry_run(result)
+        return
+    print_summary(result)
+    if result.failed:
+        sys.exit(EXIT_RUNS_FAILED)
+
+
+@main.command()
+@click.argument("target", type=click.Path(exists=True, path_type=Path))
+@runs_dir_option
+@isolation_option
+@reports_errors
+def infer(target: Path, runs_dir: Path, isolation: str | None) -> None:
+    """Answers only: resume inference of a run folder, or of every run of a plan."""
+    from vlmhb import stages
+
+    for line in stages.infer_target(target, runs_dir=runs_dir, isolation=isolation):
+        click.echo(line)
+
+
+@main.command(name="eval")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--metrics", default=None, help="Comma-separated metric names (default: the run's).")
+@isolation_option
+@reports_errors
+def eval_(run_dirs: tuple[Path, ...], metrics: str | None, isolation: str | None) -> None:
+    """Metrics only: score saved answers again (new metrics, new normalization)."""
+    from vlmhb import stages
+
+    names = [m.strip() for m in metrics.split(",")] if metrics else None
+    for line in stages.eval_targets(list(run_dirs), metrics=names, isolation=isolation):
+        click.echo(line)
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("report.html"),
+    show_default=True,
+)
+@reports_errors
+def report(run_dirs: tuple[Path, ...], output: Path) -> None:
+    """Report only: one self-contained HTML page and summary.md from run folders."""
+    from vlmhb.api import write_report
+
+    click.echo(str(write_report(list(run_dirs), output)))
+
+
+@main.command()
+@click.argument(
+    "runs_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("runs")
+)
+@reports_errors
+def status(runs_dir: Path) -> None:
+    """Where each run folder under RUNS_DIR stands."""
+    from vlmhb.cli_tables import print_status
+
+    print_status(runs_dir)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

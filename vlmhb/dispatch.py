@@ -1,0 +1,275 @@
+"""Streams samples through a worker: a bounded window in flight, restarts, timeouts.
+
+The dispatcher knows nothing of plans or datasets: it takes an iterator of ``Sample`` and
+writes one answer line per sample into an ``AnswerLog``. It keeps at most ``window``
+requests in flight (so an engine can batch and memory stays flat), and recovers from a
+worker that dies or hangs: everything that was in flight becomes a *suspect* and is sent
+again alone, so the one sample that kills or hangs the worker is recorded as an error and
+the innocent ones are answered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from vlmhb import protocol
+from vlmhb.errors import WorkerError
+from vlmhb.rundir import ANSWER_VERSION, AnswerLog
+from vlmhb.worker_process import WorkerCommand, WorkerDied, WorkerFatal, WorkerProcess
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One request to make and the facts its answer line keeps."""
+
+    id: str
+    doc_id: str
+    doc_type: str
+    field: str | None
+    mode: str
+    prompt: str
+    system: str | None
+    images: tuple[str, ...]
+    generation: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None  # a known defect (missing image...): recorded, never sent
+
+    def request_line(self) -> bytes:
+        """The encoded protocol request."""
+        return protocol.encode(
+            protocol.Request(
+                id=self.id,
+                images=list(self.images),
+                prompt=self.prompt,
+                system=self.system,
+                doc_type=self.doc_type,
+                field=self.field,
+                generation=self.generation,
+            )
+        ).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    """How patient and how parallel the dispatcher is."""
+
+    window: int = 64
+    timeout_s: float = 600.0
+    load_timeout_s: float = 1800.0
+    max_restarts: int = 3  # consecutive restarts without a single answer in between
+    poll_s: float = 0.25
+
+
+@dataclass
+class DispatchStats:
+    """What happened during a dispatch."""
+
+    answered: int = 0
+    errors: int = 0
+    restarts: int = 0
+    timeouts: int = 0
+    ready: list[protocol.Ready] = field(default_factory=list)
+
+
+@dataclass
+class _Flight:
+    sample: Sample
+    sent: float
+    attempt: int
+
+
+def answer_line(
+    sample: Sample, attempt: int, response: dict[str, Any] | None, error: str | None
+) -> dict[str, Any]:
+    """The ``answers.jsonl`` line for one sample."""
+    response = response or {}
+    return {
+        "version": ANSWER_VERSION,
+        "id": sample.id,
+        "doc_id": sample.doc_id,
+        "doc_type": sample.doc_type,
+        "field": sample.field,
+        "mode": sample.mode,
+        "prompt": sample.prompt,
+        "answer": response.get("text", "") if error is None else "",
+        "error": error,
+        "latency_s": response.get("latency_s"),
+        "prompt_tokens": response.get("prompt_tokens"),
+        "output_tokens": response.get("output_tokens"),
+        "finish_reason": response.get("finish_reason"),
+        "ttft_s": response.get("ttft_s"),
+        "attempt": attempt,
+    }
+
+
+class Dispatcher:
+    """Runs an iterator of samples through (re)started workers into an answer log."""
+
+    def __init__(
+        self,
+        command: WorkerCommand,
+        init: protocol.Init,
+        log: AnswerLog,
+        worker_log: Any,
+        settings: DispatchSettings,
+        on_answer: Callable[[dict[str, Any]], None] | None = None,
+        on_worker: Callable[[WorkerProcess], None] | None = None,
+        run_name: str = "run",
+    ) -> None:
+        self.command = command
+        self.init = init
+        self.log = log
+        self.worker_log = worker_log
+        self.settings = settings
+        self.on_answer = on_answer
+        self.on_worker = on_worker
+        self.run_name = run_name
+        self.stats = DispatchStats()
+        self._worker: WorkerProcess | None = None
+        self._in_flight: OrderedDict[str, _Flight] = OrderedDict()
+        self._suspects: deque[tuple[Sample, int]] = deque()
+        self._peeked: Sample | None = None
+        self._failures_in_a_row = 0
+        self._last_progress = time.monotonic()
+
+    def _record(self, sample: Sample, attempt: int, response: dict | None, error: str | None):
+        line = answer_line(sample, attempt, response, error)
+        if self.log.append(line):
+            self.stats.answered += 1
+            self.stats.errors += error is not None
+            if self.on_answer:
+                self.on_answer(line)
+
+    def _start_worker(self) -> WorkerProcess:
+        worker = WorkerProcess(self.command, self.worker_log)
+        try:
+            ready = worker.start(self.init, self.settings.load_timeout_s)
+        except WorkerFatal as exc:
+            worker.kill()
+            raise WorkerError(self.run_name, f"the worker could not load: {exc}") from exc
+        except WorkerDied as exc:
+            worker.kill()
+            raise WorkerError(self.run_name, f"the worker died while loading: {exc}") from exc
+        self.stats.ready.append(ready)
+        if self.on_worker:
+            self.on_worker(worker)
+        return worker
+
+    def _lose_worker(self, reason: str) -> None:
+        """The worker died or hung: kill it, and settle what it had in flight."""
+        if self._worker is not None:
+            self._worker.kill()
+            self._worker = None
+        self.stats.restarts += 1
+        self._failures_in_a_row += 1
+        flights = list(self._in_flight.values())
+        self._in_flight.clear()
+        if len(flights) == 1 and flights[0].attempt > 1:
+            # It was sent alone as a suspect: it is the culprit.
+            self._record(flights[0].sample, flights[0].attempt, None, reason)
+            self._failures_in_a_row = 0
+        else:
+            self._suspects.extendleft(
+                (flight.sample, flight.attempt + 1) for flight in reversed(flights)
+            )
+        if self._failures_in_a_row > self.settings.max_restarts:
+            raise WorkerError(
+                self.run_name,
+                f"worker failed {self._failures_in_a_row} times in a row, last: {reason}",
+            )
+
+    def _send(self, sample: Sample, attempt: int) -> None:
+        assert self._worker is not None
+        self._in_flight[sample.id] = _Flight(sample, time.monotonic(), attempt)
+        self._worker.send_raw(sample.request_line())
+
+    def _fill(self, pending: Iterator[Sample]) -> bool:
+        """Top up the window; returns False when nothing is left anywhere."""
+        if self._suspects:
+            if not self._in_flight:
+                sample, attempt = self._suspects.popleft()
+                self._send(sample, attempt)
+            return True
+        while len(self._in_flight) < self.settings.window:
+            sample = self._next_new(pending)
+            if sample is None:
+                return bool(self._in_flight)
+            self._send(sample, 1)
+        return True
+
+    def _next_new(self, pending: Iterator[Sample]) -> Sample | None:
+        """The next sample still to ask; known-bad ones are recorded on the way."""
+        if self._peeked is not None:
+            sample, self._peeked = self._peeked, None
+            return sample
+        for sample in pending:
+            if sample.id in self.log.done:
+                continue
+            if sample.problem:
+                self._record(sample, 1, None, sample.problem)
+                continue
+            return sample
+        return None
+
+    def run(self, samples: Iterable[Sample]) -> DispatchStats:
+        """Answer every sample not yet in the log; the worker is always stopped at the end."""
+        pending = iter(samples)
+        try:
+            while True:
+                if self._worker is None:
+                    if not self._has_work(pending):
+                        break
+                    self._worker = self._start_worker()
+                    self._last_progress = time.monotonic()
+                if not self._fill(pending):
+                    break
+                self._pump()
+        finally:
+            if self._worker is not None:
+                worker, self._worker = self._worker, None
+                if self._in_flight:
+                    worker.kill()
+                else:
+                    worker.stop()
+            self.log.flush()
+        return self.stats
+
+    def _has_work(self, pending: Iterator[Sample]) -> bool:
+        if self._suspects or self._in_flight or self._peeked is not None:
+            return True
+        self._peeked = self._next_new(pending)
+        return self._peeked is not None
+
+    def _pump(self) -> None:
+        """Receive what the worker says within one poll period; handle hangs and deaths."""
+        assert self._worker is not None
+        try:
+            message = self._worker.receive_raw(self.settings.poll_s)
+        except WorkerDied as exc:
+            self._lose_worker(f"worker died (exit code {exc.returncode}): {exc.log_tail}")
+            return
+        now = time.monotonic()
+        if message is None:
+            if self._in_flight:
+                oldest = next(iter(self._in_flight.values()))
+                waited = now - max(oldest.sent, self._last_progress)
+                if waited > self.settings.timeout_s:
+                    self.stats.timeouts += 1
+                    self._lose_worker(f"timed out after {self.settings.timeout_s:g} s")
+            return
+        kind = message.get("type")
+        flight = self._in_flight.pop(message.get("id", ""), None)
+        if kind == "fatal":
+            self._lose_worker(f"worker fatal: {message.get('message')}")
+            return
+        if flight is None:
+            return
+        self._last_progress = now
+        self._failures_in_a_row = 0
+        if kind == "response":
+            self._record(flight.sample, flight.attempt, message, None)
+        else:
+            self._record(flight.sample, flight.attempt, None, str(message.get("message")))
