@@ -12,8 +12,8 @@ Images travel as absolute file paths, never as bytes.
 
 from __future__ import annotations
 
-import json
 import dataclasses
+import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
