@@ -1,0 +1,60 @@
+"""Display strings for the leaderboard, shared by the HTML page and the Markdown summary."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+DASH = "—"
+# (header, column, digits, has CI)
+DISPLAY = [
+    ("Model", "model", None, False),
+    ("Backend", "backend", None, False),
+    ("Prompts", "prompts", None, False),
+    ("Mode", "mode", None, False),
+    ("Status", "status", None, False),
+    ("Docs", "n_docs", 0, False),
+    ("Exact match [95% CI]", "exact_match", 3, True),
+    ("ANLS [95% CI]", "anls", 3, True),
+    ("CER [95% CI]", "cer", 3, True),
+    ("JSON valid", "json_valid", 3, True),
+    ("Samples/s", "samples_per_s", 2, False),
+    ("Latency p50 s", "latency_p50_s", 3, False),
+    ("Latency p95 s", "latency_p95_s", 3, False),
+    ("Peak VRAM MB", "vram_peak_mb", 0, False),
+    ("Energy J/doc", "energy_per_doc_j", 1, False),
+]
+
+
+def format_number(value: object, digits: int | None) -> str:
+    """A number with ``digits`` decimals, a dash when missing; strings pass through."""
+    if digits is None:
+        return DASH if value is None or value == "" else str(value)
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return DASH
+    if not math.isfinite(x):
+        return DASH
+    return f"{x:,.{digits}f}".replace(",", " ")
+
+
+def format_ci(value: float, low: float, high: float, digits: int) -> str:
+    """``0.812 [0.702–0.923]``; the CI is dropped when missing or degenerate."""
+    main = format_number(value, digits)
+    if main == DASH or not (math.isfinite(low) and math.isfinite(high)) or low == high:
+        return main
+    return f"{main} [{format_number(low, digits)}–{format_number(high, digits)}]"
+
+
+def display_leaderboard(board: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard as display strings, columns named by ``DISPLAY`` headers."""
+    out: dict[str, list[str]] = {}
+    for header, col, digits, has_ci in DISPLAY:
+        if has_ci:
+            out[header] = [format_ci(r[col], r[f"{col}_lo"], r[f"{col}_hi"], digits or 3)
+                           for r in board.to_dict("records")]
+        else:
+            out[header] = [format_number(v, digits) for v in board[col]]
+    return pd.DataFrame(out)
