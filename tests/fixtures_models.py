@@ -1,0 +1,212 @@
+"""Shared pieces for tests that run real models: model-env interpreters, the tiny model, a worker.
+
+Import the fixtures into a test module (``from tests.fixtures_models import hf_python, ...``).
+
+* ``env_python(name)`` finds a model env's interpreter: ``$VLMHB_HF_CPU_PYTHON`` /
+  ``$VLMHB_VLLM_CPU_PYTHON`` when set (an explicit choice wins and costs nothing), else
+  ``vlmhb.envs.ensure_env(name)``; when neither gives one the test is skipped with a loud reason.
+* ``tiny_model`` builds the tiny random LLaVA once per session with the hf-cpu interpreter.
+* ``ModelWorker`` runs the real ``python -m vlmhb.worker`` in a model env, seeing the vlmhb code
+  through a shim folder (only a ``vlmhb`` symlink on ``PYTHONPATH``), and speaks JSON lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageDraw
+
+REPO = Path(__file__).resolve().parents[1]
+ENV_VARS = {"hf-cpu": "VLMHB_HF_CPU_PYTHON", "vllm-cpu": "VLMHB_VLLM_CPU_PYTHON"}
+
+
+def env_python(name: str) -> Path:
+    """The interpreter of model env ``name``, or skip the test saying how to provide one."""
+    var = ENV_VARS[name]
+    if os.environ.get(var):
+        path = Path(os.environ[var])
+        if not path.exists():
+            pytest.fail(f"${var} points at {path}, which does not exist")
+        return path
+    reason = ""
+    try:
+        from vlmhb.envs import ensure_env
+        from vlmhb.errors import VlmhbError
+
+        try:
+            return Path(ensure_env(name).python)
+        except VlmhbError as exc:
+            reason = f"ensure_env({name!r}) failed: {exc}"
+    except ImportError as exc:
+        reason = f"vlmhb.envs not importable: {exc}"
+    pytest.skip(
+        f"NO {name} ENV: set ${var} to its python or make `vlmhb env` able to build it "
+        f"(UV_FIND_LINKS for the +cpu torch wheel); {reason}"
+    )
+
+
+def code_shim(folder: Path) -> Path:
+    """A folder holding only a ``vlmhb`` symlink to this checkout's package."""
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / "vlmhb"
+    if not link.exists():
+        link.symlink_to(REPO / "vlmhb", target_is_directory=True)
+    return folder
+
+
+def worker_env(shim: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A minimal environment for a worker: PATH, HOME, the shim, offline hub, few threads."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONPATH": str(shim),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    if os.environ.get("HF_HOME"):
+        env["HF_HOME"] = os.environ["HF_HOME"]
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture(scope="session")
+def shim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The code shim shared by the session's workers."""
+    return code_shim(tmp_path_factory.mktemp("shim"))
+
+
+@pytest.fixture(scope="session")
+def hf_python() -> Path:
+    """The hf-cpu env's interpreter."""
+    return env_python("hf-cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(hf_python: Path, shim_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random LLaVA, built once per session (seed 0)."""
+    out = tmp_path_factory.mktemp("tiny") / "tiny-llava"
+    proc = subprocess.run(
+        [str(hf_python), "-m", "vlmhb.worker.tiny_model", str(out), "--seed", "0"],
+        env=worker_env(shim_dir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="session")
+def doc_images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Four small, different synthetic document images (PNG) and one corrupt file, last."""
+    folder = tmp_path_factory.mktemp("images")
+    return draw_images(folder)
+
+
+def draw_images(folder: Path, count: int = 4) -> list[Path]:
+    """``count`` distinct drawn images plus ``corrupt.png`` (not an image) at the end."""
+    paths = []
+    for i in range(count):
+        image = Image.new("RGB", (96 + 16 * i, 64 + 8 * i), (250 - 40 * i, 240, 200 + 10 * i))
+        draw = ImageDraw.Draw(image)
+        draw.rectangle((4 + 3 * i, 4, 40 + 9 * i, 20 + 5 * i), fill=(20 * i, 60, 120))
+        draw.text((6, 30), f"Doc {i}", fill=(0, 0, 0))
+        path = folder / f"doc{i}.png"
+        image.save(path)
+        paths.append(path)
+    corrupt = folder / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"this is not really a png" * 4)
+    paths.append(corrupt)
+    return paths
+
+
+class ModelWorker:
+    """A real worker subprocess in a model env, driven line by line."""
+
+    def __init__(
+        self, python: Path, shim: Path, stderr_path: Path, extra_env: dict | None = None
+    ) -> None:
+        self.stderr_path = stderr_path
+        self._stderr = stderr_path.open("wb")
+        self.proc = subprocess.Popen(
+            [str(python), "-m", "vlmhb.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=worker_env(shim, extra_env),
+        )
+        self._selector = selectors.DefaultSelector()
+        assert self.proc.stdout is not None
+        self._selector.register(self.proc.stdout, selectors.EVENT_READ)
+        self._buffer = b""
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Write one message; ``type`` must be in it."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(message, ensure_ascii=False) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def send_many(self, messages: list[dict[str, Any]]) -> None:
+        """Write several messages in one go (so the worker sees them as one window)."""
+        assert self.proc.stdin is not None
+        data = "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in messages)
+        self.proc.stdin.write(data.encode())
+        self.proc.stdin.flush()
+
+    def read(self, timeout: float = 120.0) -> dict[str, Any]:
+        """The next message, or fail with the worker's stderr tail."""
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._selector.select(left):
+                pytest.fail(f"worker silent for {timeout} s; stderr:\n{self.stderr_tail()}")
+            chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
+            if not chunk:
+                pytest.fail(f"worker exited ({self.proc.wait()}); stderr:\n{self.stderr_tail()}")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def start(self, init: dict[str, Any], timeout: float = 300.0) -> dict[str, Any]:
+        """Send ``init`` and return the ``ready`` or ``fatal`` answer."""
+        self.send({"type": "init", "protocol": 1, **init})
+        return self.read(timeout)
+
+    def ask(self, requests: list[dict[str, Any]], timeout: float = 300.0) -> dict[str, dict]:
+        """Send requests as one window; return the answers by id."""
+        self.send_many([{"type": "request", **r} for r in requests])
+        answers = {}
+        for _ in requests:
+            message = self.read(timeout)
+            answers[message["id"]] = message
+        return answers
+
+    def stderr_tail(self, chars: int = 4000) -> str:
+        """The end of the worker's stderr log."""
+        self._stderr.flush()
+        return self.stderr_path.read_text(errors="replace")[-chars:]
+
+    def close(self, timeout: float = 60.0) -> int:
+        """Ask for shutdown, wait, and return the exit code (killing it if it hangs)."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(BrokenPipeError):
+                self.send({"type": "shutdown"})
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._selector.close()
+        self._stderr.close()
+        return self.proc.returncode

@@ -1,0 +1,177 @@
+"""The hf backend, for real: the tiny random LLaVA through ``python -m vlmhb.worker`` in hf-cpu.
+
+No test double: the model is built locally by ``vlmhb.worker.tiny_model`` (random weights, so
+answers are gibberish, but deterministic gibberish that depends on image and prompt).
+One worker serves most tests (module fixture) to keep the suite fast on two cores.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures_models import (  # noqa: F401 - fixtures
+    ModelWorker,
+    doc_images,
+    hf_python,
+    shim_dir,
+    tiny_model,
+)
+
+SYSTEM = "Ты внимательный ассистент. SYSTEM-MARKER-42."
+PROMPTS = [
+    "Фамилия?",
+    "Прочитайте документ и ответьте на вопрос: дата рождения владельца паспорта?",
+    "Extract every field as JSON.",
+    "ИНН",
+]
+
+
+def hf_init(model: Path, **load: object) -> dict:
+    """An init for the tiny model on the CPU in float32, prompts logged to stderr."""
+    options = {"device": "cpu", "dtype": "float32", "log_prompts": True, "threads": 1, **load}
+    return {
+        "backend": "hf",
+        "model": str(model),
+        "load": options,
+        "generation": {"max_new_tokens": 12},
+        "batch_size": 8,
+    }
+
+
+def requests_for(images: list[Path], prefix: str, **generation: object) -> list[dict]:
+    return [
+        {
+            "id": f"{prefix}{i}",
+            "images": [str(images[i])],
+            "prompt": PROMPTS[i],
+            "system": SYSTEM,
+            "generation": dict(generation),
+        }
+        for i in range(4)
+    ]
+
+
+@pytest.fixture(scope="module")
+def worker(hf_python, shim_dir, tiny_model, tmp_path_factory):  # noqa: F811
+    log = tmp_path_factory.mktemp("hf-worker") / "worker.log"
+    running = ModelWorker(hf_python, shim_dir, log)
+    ready = running.start(hf_init(tiny_model))
+    assert ready["type"] == "ready", ready
+    yield running, ready
+    assert running.close() == 0
+
+
+def test_ready_reports_device_versions_and_load_time(worker):
+    _, ready = worker
+    assert ready["backend"] == "hf"
+    assert ready["device"] == "cpu"
+    assert {"torch", "transformers"} <= set(ready["versions"])
+    assert ready["versions"]["dtype"] == "float32"
+    assert 0 < ready["load_s"] < 120
+
+
+def test_greedy_is_deterministic_and_depends_on_the_input(worker, doc_images):  # noqa: F811
+    running, _ = worker
+    first = running.ask(requests_for(doc_images, "a")[:2])
+    again = running.ask(requests_for(doc_images, "b")[:2])
+    assert first["a0"]["type"] == "response", first["a0"]
+    assert first["a0"]["text"] == again["b0"]["text"]
+    assert first["a1"]["text"] == again["b1"]["text"]
+    assert first["a0"]["text"] != first["a1"]["text"]  # not one fixed string whatever the input
+
+
+def test_batch_of_four_equals_four_singles(worker, doc_images):  # noqa: F811
+    running, _ = worker
+    batch = running.ask(requests_for(doc_images, "batch"))
+    singles = {}
+    for request in requests_for(doc_images, "single"):
+        singles.update(running.ask([request]))
+    for i in range(4):
+        together, alone = batch[f"batch{i}"], singles[f"single{i}"]
+        assert together["type"] == alone["type"] == "response"
+        assert together["text"] == alone["text"], i
+        assert together["output_tokens"] == alone["output_tokens"]
+        assert together["prompt_tokens"] == alone["prompt_tokens"]
+    # prompts of different lengths in one batch: left padding did not leak into the counts
+    assert len({batch[f"batch{i}"]["prompt_tokens"] for i in range(4)}) == 4
+    # the four went through one generate call: they share its latency
+    assert len({batch[f"batch{i}"]["latency_s"] for i in range(4)}) == 1
+
+
+def test_system_prompt_reaches_the_rendered_chat(worker, doc_images):  # noqa: F811
+    running, _ = worker
+    answer = running.ask(requests_for(doc_images, "sys")[:1])["sys0"]
+    assert answer["type"] == "response"
+    logged = [line for line in running.stderr_tail(20000).splitlines() if "prompt sys0" in line]
+    assert logged, running.stderr_tail()
+    assert "SYSTEM-MARKER-42" in logged[-1]
+    assert logged[-1].index("SYSTEM-MARKER-42") < logged[-1].index("Фамилия?")
+    assert "<image>" in logged[-1]
+
+
+def test_finish_reason_length_at_small_max_new_tokens(worker, doc_images):  # noqa: F811
+    running, _ = worker
+    answers = running.ask(requests_for(doc_images, "cut", max_new_tokens=3))
+    for answer in answers.values():
+        assert answer["type"] == "response"
+        assert answer["output_tokens"] <= 3
+    cut = [a for a in answers.values() if a["finish_reason"] == "length"]
+    assert cut, answers
+    assert all(a["output_tokens"] == 3 for a in cut)
+    assert all(a["prompt_tokens"] > 16 for a in answers.values())  # 16 image tokens + text
+
+
+def test_stop_when_the_model_ends_before_the_limit(worker, doc_images):  # noqa: F811
+    running, _ = worker
+    answers = running.ask(requests_for(doc_images, "long", max_new_tokens=40))
+    reasons = {a["finish_reason"] for a in answers.values()}
+    assert reasons <= {"stop", "length"}
+    for answer in answers.values():
+        if answer["finish_reason"] == "stop":
+            assert answer["output_tokens"] < 40
+        else:
+            assert answer["output_tokens"] == 40
+
+
+def test_corrupt_image_and_empty_prompt_fail_alone(worker, doc_images):  # noqa: F811
+    running, _ = worker
+    requests = requests_for(doc_images, "mix")
+    requests[1]["images"] = [str(doc_images[-1])]  # corrupt.png
+    requests[2]["prompt"] = "   "
+    requests.append({"id": "missing", "images": ["/nonexistent/x.png"], "prompt": "Фамилия?"})
+    answers = running.ask(requests)
+    assert answers["mix1"]["type"] == "error"
+    assert "corrupt.png" in answers["mix1"]["message"]
+    assert answers["mix2"]["type"] == "error"
+    assert "empty prompt" in answers["mix2"]["message"]
+    assert answers["missing"]["type"] == "error"
+    assert answers["mix0"]["type"] == answers["mix3"]["type"] == "response"
+    alone = running.ask(requests_for(doc_images, "ref")[:1])["ref0"]
+    assert answers["mix0"]["text"] == alone["text"]
+
+
+def test_missing_model_is_fatal_naming_it_and_where_it_looked(
+    hf_python,  # noqa: F811
+    shim_dir,  # noqa: F811
+    tmp_path,
+):
+    running = ModelWorker(hf_python, shim_dir, tmp_path / "worker.log")
+    answer = running.start(hf_init(Path("vlmhb-test/no-such-model")))
+    assert answer["type"] == "fatal"
+    assert "vlmhb-test/no-such-model" in answer["message"]
+    assert "Hugging Face cache" in answer["message"]
+    assert "HF_HUB_OFFLINE=1" in answer["message"]
+    assert running.close() != 0
+
+
+def test_bad_dtype_and_missing_gpu_are_fatal(hf_python, shim_dir, tiny_model, tmp_path):  # noqa: F811
+    running = ModelWorker(hf_python, shim_dir, tmp_path / "a.log")
+    answer = running.start(hf_init(tiny_model, dtype="float8"))
+    assert answer["type"] == "fatal" and "float8" in answer["message"]
+    running.close()
+    running = ModelWorker(hf_python, shim_dir, tmp_path / "b.log")
+    answer = running.start(hf_init(tiny_model, device="cuda"))  # no GPU on this machine
+    assert answer["type"] == "fatal" and "CUDA" in answer["message"]
+    running.close()
