@@ -1,4 +1,4 @@
-"""Realistic fake run folders that follow docs/architecture.md, for the report's tests and benchmark.
+"""Realistic fake run folders following docs/architecture.md, for the report tests and benchmark.
 
 The runner and the metrics stage are written in parallel with the report, so this module writes
 what they will write: ``run.json``, ``references.jsonl``, ``answers.jsonl``, ``resources.parquet``
@@ -54,19 +54,47 @@ class RunSpec:
 DEFAULT_SPECS = [
     RunSpec("tesseract-rus", "tesseract", skill=0.55, gpus=0, samples_per_s=12.0, vram_mb=0),
     RunSpec("Qwen/Qwen2-VL-2B-Instruct", "hf", skill=0.78, samples_per_s=4.0, vram_mb=6200),
-    RunSpec("Qwen/Qwen2-VL-2B-Instruct", "vllm", mode="document", skill=0.80,
-            samples_per_s=20.0, vram_mb=21000, nested_plan=True),
-    RunSpec("Qwen/Qwen2-VL-7B-Instruct", "vllm", skill=0.92, samples_per_s=9.0, vram_mb=30000,
-            gpus=2),
-    RunSpec("llava-tiny", "hf", prompts="short", skill=0.30, samples_per_s=30.0, vram_mb=900,
-            has_resources=False),
-    RunSpec("Qwen/Qwen2.5-VL-3B-Instruct", "sglang", skill=0.85, samples_per_s=15.0,
-            vram_mb=12000, has_metrics=False, status="failed"),
+    RunSpec(
+        "Qwen/Qwen2-VL-2B-Instruct",
+        "vllm",
+        mode="document",
+        skill=0.80,
+        samples_per_s=20.0,
+        vram_mb=21000,
+        nested_plan=True,
+    ),
+    RunSpec(
+        "Qwen/Qwen2-VL-7B-Instruct", "vllm", skill=0.92, samples_per_s=9.0, vram_mb=30000, gpus=2
+    ),
+    RunSpec(
+        "llava-tiny",
+        "hf",
+        prompts="short",
+        skill=0.30,
+        samples_per_s=30.0,
+        vram_mb=900,
+        has_resources=False,
+    ),
+    RunSpec(
+        "Qwen/Qwen2.5-VL-3B-Instruct",
+        "sglang",
+        skill=0.85,
+        samples_per_s=15.0,
+        vram_mb=12000,
+        has_metrics=False,
+        status="failed",
+    ),
 ]
 
 
-def make_dataset(root: Path, n_docs: int, *, seed: int = 0, image_size: tuple[int, int] = (480, 320),
-                 n_images: int | None = None) -> list[dict]:
+def make_dataset(
+    root: Path,
+    n_docs: int,
+    *,
+    seed: int = 0,
+    image_size: tuple[int, int] = (480, 320),
+    n_images: int | None = None,
+) -> list[dict]:
     """Write document images under ``root/dataset`` and return the reference records.
 
     ``n_images`` below ``n_docs`` reuses images (cheaper for large benchmarks).
@@ -86,8 +114,16 @@ def make_dataset(root: Path, n_docs: int, *, seed: int = 0, image_size: tuple[in
             _draw_document(img_path, doc_type, values, font, image_size, rng)
         tags = ["clean"] if rng.random() < 0.5 else [rng.choice(TAGS[1:])]
         text = "\n".join(f"{k}: {v}" for k, v in values.items())
-        refs.append({"doc_id": doc_id, "doc_type": doc_type, "fields": values, "text": text,
-                     "tags": tags, "images": [str(img_path.resolve())]})
+        refs.append(
+            {
+                "doc_id": doc_id,
+                "doc_type": doc_type,
+                "fields": values,
+                "text": text,
+                "tags": tags,
+                "images": [str(img_path.resolve())],
+            }
+        )
     return refs
 
 
@@ -95,27 +131,46 @@ def _field_values(doc_type: str, rng: random.Random) -> dict[str, str]:
     surname, name = rng.choice(SURNAMES), rng.choice(NAMES)
     day, month, year = rng.randint(1, 28), rng.randint(1, 12), rng.randint(1950, 2005)
     if doc_type == "passport":
-        return {"surname": surname, "name": name, "birth_date": f"{day:02d}.{month:02d}.{year}",
-                "series_number": f"{rng.randint(1000, 9999)} {rng.randint(100000, 999999)}",
-                "issued_by": f"ГУ МВД России по {rng.choice(CITIES)}"}
+        return {
+            "surname": surname,
+            "name": name,
+            "birth_date": f"{day:02d}.{month:02d}.{year}",
+            "series_number": f"{rng.randint(1000, 9999)} {rng.randint(100000, 999999)}",
+            "issued_by": f"ГУ МВД России по {rng.choice(CITIES)}",
+        }
     if doc_type == "snils":
         digits = [rng.randint(0, 9) for _ in range(11)]
         snils = "".join(map(str, digits))
-        return {"surname": surname, "name": name,
-                "snils_number": f"{snils[:3]}-{snils[3:6]}-{snils[6:9]} {snils[9:]}"}
-    return {"seller": f"ООО «{rng.choice(SURNAMES)} и партнёры»",
-            "inn": str(rng.randint(10**9, 10**10 - 1)),
-            "total": f"{rng.randint(100, 99999)},{rng.randint(0, 99):02d} ₽",
-            "date": f"{day:02d}.{month:02d}.2024"}
+        return {
+            "surname": surname,
+            "name": name,
+            "snils_number": f"{snils[:3]}-{snils[3:6]}-{snils[6:9]} {snils[9:]}",
+        }
+    return {
+        "seller": f"ООО «{rng.choice(SURNAMES)} и партнёры»",
+        "inn": str(rng.randint(10**9, 10**10 - 1)),
+        "total": f"{rng.randint(100, 99999)},{rng.randint(0, 99):02d} ₽",
+        "date": f"{day:02d}.{month:02d}.2024",
+    }
 
 
-def _draw_document(path: Path, doc_type: str, values: dict[str, str], font: ImageFont.FreeTypeFont,
-                   size: tuple[int, int], rng: random.Random) -> None:
+def _draw_document(
+    path: Path,
+    doc_type: str,
+    values: dict[str, str],
+    font: ImageFont.FreeTypeFont,
+    size: tuple[int, int],
+    rng: random.Random,
+) -> None:
     img = Image.new("RGB", size, (250, 248, 240))
     draw = ImageDraw.Draw(img)
     draw.rectangle([4, 4, size[0] - 5, size[1] - 5], outline=(120, 90, 60), width=2)
-    draw.text((16, 12), {"passport": "ПАСПОРТ", "snils": "СНИЛС", "invoice": "СЧЁТ"}[doc_type],
-              fill=(150, 30, 30), font=font)
+    draw.text(
+        (16, 12),
+        {"passport": "ПАСПОРТ", "snils": "СНИЛС", "invoice": "СЧЁТ"}[doc_type],
+        fill=(150, 30, 30),
+        font=font,
+    )
     for j, (k, v) in enumerate(values.items()):
         draw.text((16, 44 + 26 * j), f"{k}: {v}", fill=(20, 20, 20), font=font)
     for _ in range(20):
@@ -131,12 +186,15 @@ def _corrupt(value: str, rng: random.Random) -> str:
     kind = rng.randrange(4)
     i = rng.randrange(len(value))
     if kind == 0:
-        return value[:i] + rng.choice("аеоиыкнр0123") + value[i + 1:]
+        return value[:i] + rng.choice("аеоиыкнр0123") + value[i + 1 :]
     if kind == 1:
-        return value[:i] + value[i + 1:]
+        return value[:i] + value[i + 1 :]
     if kind == 2:
-        return value.replace("о", "o").replace("а", "a") if ("о" in value or "а" in value) \
+        return (
+            value.replace("о", "o").replace("а", "a")
+            if ("о" in value or "а" in value)
             else value + "."
+        )
     return value[: max(1, len(value) // 2)] + " ??"
 
 
@@ -149,7 +207,7 @@ def _ci(values: np.ndarray) -> tuple[float, float, float]:
         return float("nan"), float("nan"), float("nan")
     mean = float(values.mean())
     half = 1.96 * float(values.std(ddof=0)) / max(1.0, np.sqrt(len(values)))
-    return mean, mean - half, mean + half
+    return mean, max(0.0, mean - half), min(1.0, mean + half)
 
 
 def _long(df: pd.DataFrame, key: str | None, mode: str) -> pd.DataFrame:
@@ -173,13 +231,15 @@ def _long(df: pd.DataFrame, key: str | None, mode: str) -> pd.DataFrame:
             metrics["json_parse_failure_rate"] = _ci(1.0 - per_doc)
             metrics["field_f1"] = _ci(g["exact"].to_numpy(float))
         for metric, (v, lo, hi) in metrics.items():
-            rows.append({**base, "metric": metric, "value": v, "ci_low": lo, "ci_high": hi,
-                         "n": len(g)})
+            rows.append(
+                {**base, "metric": metric, "value": v, "ci_low": lo, "ci_high": hi, "n": len(g)}
+            )
     return pd.DataFrame(rows)
 
 
-def write_run(root: Path, spec: RunSpec, refs: list[dict], *, seed: int = 0,
-              start: float = 1_764_300_000.0) -> Path:
+def write_run(
+    root: Path, spec: RunSpec, refs: list[dict], *, seed: int = 0, start: float = 1_764_300_000.0
+) -> Path:
     """Write one run folder for ``spec`` over the reference records ``refs``; return its path."""
     rng = random.Random(f"{seed}-{spec.model}-{spec.backend}-{spec.prompts}-{spec.mode}")
     slug = f"{spec.model.split('/')[-1]}-{spec.backend}-{spec.prompts}-{spec.mode}".lower()
@@ -207,28 +267,49 @@ def write_run(root: Path, spec: RunSpec, refs: list[dict], *, seed: int = 0,
             doc_answer[name] = ans
             rn, an = _norm(ref), _norm(ans)
             ned = Levenshtein.normalized_distance(rn, an)
-            samples.append({
-                "sample_id": f"{r['doc_id']}:{name}", "doc_id": r["doc_id"],
-                "doc_type": r["doc_type"], "field": name, "tags": ";".join(r["tags"]),
-                "reference": ref, "answer": ans, "reference_norm": rn, "answer_norm": an,
-                "missing": False, "error": "worker timeout after 120 s" if doc_fail else None,
-                "exact": rn == an, "anls": (1 - ned) if ned < 0.5 else 0.0, "ned": ned,
-                "cer": Levenshtein.distance(rn, an) / max(1, len(rn)),
-                "wer": 0.0 if rn == an else 1.0, "cer_raw": Levenshtein.distance(ref, ans) /
-                max(1, len(ref)), "exact_raw": ref == ans,
-                **({"json_ok": json_ok, "field_present": bool(ans)} if spec.mode == "document"
-                   else {}),
-            })
+            samples.append(
+                {
+                    "sample_id": f"{r['doc_id']}:{name}",
+                    "doc_id": r["doc_id"],
+                    "doc_type": r["doc_type"],
+                    "field": name,
+                    "tags": ";".join(r["tags"]),
+                    "reference": ref,
+                    "answer": ans,
+                    "reference_norm": rn,
+                    "answer_norm": an,
+                    "missing": False,
+                    "error": "worker timeout after 120 s" if doc_fail else None,
+                    "exact": rn == an,
+                    "anls": (1 - ned) if ned < 0.5 else 0.0,
+                    "ned": ned,
+                    "cer": Levenshtein.distance(rn, an) / max(1, len(rn)),
+                    "wer": 0.0 if rn == an else 1.0,
+                    "cer_raw": Levenshtein.distance(ref, ans) / max(1, len(ref)),
+                    "exact_raw": ref == ans,
+                    **(
+                        {"json_ok": json_ok, "field_present": bool(ans)}
+                        if spec.mode == "document"
+                        else {}
+                    ),
+                }
+            )
             if spec.mode == "field":
                 lat = rng.lognormvariate(np.log(1 / spec.samples_per_s), 0.3)
                 latencies.append(lat)
-                answers.append(_answer_line(f"{r['doc_id']}:{name}", r, name, spec, ans,
-                                            doc_fail, lat))
+                answers.append(
+                    _answer_line(f"{r['doc_id']}:{name}", r, name, spec, ans, doc_fail, lat)
+                )
         if spec.mode == "document":
             lat = rng.lognormvariate(np.log(1 / spec.samples_per_s), 0.3)
             latencies.append(lat)
-            text = "" if doc_fail else (json.dumps(doc_answer, ensure_ascii=False) if json_ok
-                                         else "{'фамилия': Иванов")
+            text = (
+                ""
+                if doc_fail
+                else (
+                    json.dumps(doc_answer, ensure_ascii=False) if json_ok else "{'фамилия': Иванов"
+                )
+            )
             answers.append(_answer_line(r["doc_id"], r, None, spec, text, doc_fail, lat))
     with open(run_dir / "answers.jsonl", "w", encoding="utf-8") as f:
         for a in answers:
@@ -245,77 +326,143 @@ def write_run(root: Path, spec: RunSpec, refs: list[dict], *, seed: int = 0,
         by_sample = pd.DataFrame(samples)
         by_sample.to_parquet(run_dir / "metrics" / "by_sample.parquet", index=False)
         tag_rows = by_sample.assign(tag=by_sample["tags"].str.split(";")).explode("tag")
-        for name, key, frame in [("by_field", "field", by_sample),
-                                 ("by_doc_type", "doc_type", by_sample),
-                                 ("by_tag", "tag", tag_rows), ("overall", None, by_sample)]:
+        for name, key, frame in [
+            ("by_field", "field", by_sample),
+            ("by_doc_type", "doc_type", by_sample),
+            ("by_tag", "tag", tag_rows),
+            ("overall", None, by_sample),
+        ]:
             table = _long(frame, key, spec.mode)
             table.to_parquet(run_dir / "metrics" / f"{name}.parquet", index=False)
             table.to_csv(run_dir / "metrics" / f"{name}.csv", index=False)
-        (run_dir / "metrics" / "metrics.json").write_text(json.dumps({
-            "version": 1, "normalization": {"nfc": True, "yo": "е", "case": "fold"},
-            "metrics": sorted(set(_long(by_sample.head(5), None, spec.mode)["metric"])),
-            "versions": {"rapidfuzz": "3"}, "n_samples": len(by_sample),
-            "n_docs": int(by_sample["doc_id"].nunique())}), "utf-8")
+        (run_dir / "metrics" / "metrics.json").write_text(
+            json.dumps(
+                {
+                    "version": 1,
+                    "normalization": {"nfc": True, "yo": "е", "case": "fold"},
+                    "metrics": sorted(set(_long(by_sample.head(5), None, spec.mode)["metric"])),
+                    "versions": {"rapidfuzz": "3"},
+                    "n_samples": len(by_sample),
+                    "n_docs": int(by_sample["doc_id"].nunique()),
+                }
+            ),
+            "utf-8",
+        )
     else:
         (run_dir / "metrics").rmdir()
     return run_dir
 
 
-def _answer_line(sid: str, ref: dict, name: str | None, spec: RunSpec, ans: str, fail: bool,
-                 lat: float) -> dict:
-    return {"version": 1, "id": sid, "doc_id": ref["doc_id"], "doc_type": ref["doc_type"],
-            "field": name, "mode": spec.mode, "prompt": "Извлеки поле из документа.",
-            "answer": ans, "error": "worker timeout after 120 s" if fail else None,
-            "latency_s": round(lat, 4), "prompt_tokens": 812, "output_tokens": 7,
-            "finish_reason": None if fail else "stop", "ttft_s": None, "attempt": 1}
+def _answer_line(
+    sid: str, ref: dict, name: str | None, spec: RunSpec, ans: str, fail: bool, lat: float
+) -> dict:
+    return {
+        "version": 1,
+        "id": sid,
+        "doc_id": ref["doc_id"],
+        "doc_type": ref["doc_type"],
+        "field": name,
+        "mode": spec.mode,
+        "prompt": "Извлеки поле из документа.",
+        "answer": ans,
+        "error": "worker timeout after 120 s" if fail else None,
+        "latency_s": round(lat, 4),
+        "prompt_tokens": 812,
+        "output_tokens": 7,
+        "finish_reason": None if fail else "stop",
+        "ttft_s": None,
+        "attempt": 1,
+    }
 
 
 def _resources(spec: RunSpec, duration: float, rng: random.Random) -> pd.DataFrame:
     n = max(5, min(int(duration) + 1, 2000))
     t = np.linspace(0.0, duration, n)
     gen = np.random.default_rng(rng.randrange(2**32))
-    data: dict[str, np.ndarray] = {"t": t, "rss_mb": 1500 + 50 * np.sin(t / 30) + gen.normal(0, 5, n),
-                                   "cpu_pct": np.clip(gen.normal(60, 15, n), 0, 400)}
+    data: dict[str, np.ndarray] = {
+        "t": t,
+        "rss_mb": 1500 + 50 * np.sin(t / 30) + gen.normal(0, 5, n),
+        "cpu_pct": np.clip(gen.normal(60, 15, n), 0, 400),
+    }
     for i in range(spec.gpus):
         ramp = np.minimum(1.0, t / max(1.0, duration * 0.05))
-        data[f"gpu{i}_mem_used_mb"] = spec.vram_mb / spec.gpus * ramp * (0.95 + 0.05 * gen.random(n))
+        data[f"gpu{i}_mem_used_mb"] = (
+            spec.vram_mb / spec.gpus * ramp * (0.95 + 0.05 * gen.random(n))
+        )
         data[f"gpu{i}_sm_util"] = np.clip(gen.normal(80, 10, n) * ramp, 0, 100)
         data[f"gpu{i}_power_w"] = 60 + 250 * ramp * gen.random(n)
     return pd.DataFrame(data)
 
 
-def _run_record(spec: RunSpec, run_id: str, root: Path, refs: list[dict], answers: list[dict],
-                latencies: list[float], duration: float, start: float,
-                resources: pd.DataFrame | None) -> dict:
+def _run_record(
+    spec: RunSpec,
+    run_id: str,
+    root: Path,
+    refs: list[dict],
+    answers: list[dict],
+    latencies: list[float],
+    duration: float,
+    start: float,
+    resources: pd.DataFrame | None,
+) -> dict:
     lat = np.array(latencies) if latencies else np.array([np.nan])
     n_docs = len(refs)
-    summary: dict = {"samples_per_s": round(len(answers) / duration, 3),
-                     "latency_p50_s": float(np.percentile(lat, 50)),
-                     "latency_p95_s": float(np.percentile(lat, 95))}
+    summary: dict = {
+        "samples_per_s": round(len(answers) / duration, 3),
+        "latency_p50_s": float(np.percentile(lat, 50)),
+        "latency_p95_s": float(np.percentile(lat, 95)),
+    }
     if spec.gpus and resources is not None:
         mem = resources[[c for c in resources if c.endswith("_mem_used_mb")]].sum(axis=1)
         power = resources[[c for c in resources if c.endswith("_power_w")]].sum(axis=1)
         energy = float(np.trapezoid(power, resources["t"]))
-        summary.update(vram_peak_mb=float(mem.max()), energy_j=energy,
-                       energy_per_doc_j=energy / n_docs, gpu_status="ok")
+        summary.update(
+            vram_peak_mb=float(mem.max()),
+            energy_j=energy,
+            energy_per_doc_j=energy / n_docs,
+            gpu_status="ok",
+        )
     elif not spec.gpus:
         summary["gpu_status"] = "no GPU (NVML library not found)"
-    plan = {"model": spec.model, "backend": spec.backend, "prompts": f"prompts/{spec.prompts}.csv",
-            "mode": spec.mode, "dataset": str(root / "dataset")}
-    record = {"version": 1, "run_id": run_id, "plan": plan,
-              "dataset": {"path": str(root / "dataset"), "hash": "sha256:0f1e"},
-              "status": spec.status, "started_at": start, "ended_at": start + duration,
-              "counts": {"documents": n_docs, "samples": len(answers),
-                         "errors": sum(1 for a in answers if a["error"])},
-              "resources": summary, **spec.extra}
+    plan = {
+        "model": spec.model,
+        "backend": spec.backend,
+        "prompts": f"prompts/{spec.prompts}.csv",
+        "mode": spec.mode,
+        "dataset": str(root / "dataset"),
+    }
+    record = {
+        "version": 1,
+        "run_id": run_id,
+        "plan_row": plan,
+        "dataset": str(root / "dataset"),
+        "dataset_hash": "sha256:0f1e",
+        "status": spec.status,
+        "started_at": start,
+        "finished_at": start + duration,
+        "counts": {
+            "documents": n_docs,
+            "samples": len(answers),
+            "answered": len(answers),
+            "errors": sum(1 for a in answers if a["error"]),
+        },
+        "resources": summary,
+        **spec.extra,
+    }
     if not spec.nested_plan:
         record.update({k: v for k, v in plan.items() if k != "dataset"})
     return record
 
 
-def make_runs(root: Path, specs: list[RunSpec] | None = None, *, n_docs: int = 12,
-              seed: int = 0, n_images: int | None = None,
-              image_size: tuple[int, int] = (480, 320)) -> list[Path]:
+def make_runs(
+    root: Path,
+    specs: list[RunSpec] | None = None,
+    *,
+    n_docs: int = 12,
+    seed: int = 0,
+    n_images: int | None = None,
+    image_size: tuple[int, int] = (480, 320),
+) -> list[Path]:
     """Write a dataset and one run folder per spec under ``root``; return the run folders."""
     refs = make_dataset(root, n_docs, seed=seed, n_images=n_images, image_size=image_size)
     return [write_run(root, spec, refs, seed=seed) for spec in (specs or DEFAULT_SPECS)]

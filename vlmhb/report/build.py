@@ -19,45 +19,100 @@ class ReportResult:
     gaps: list[str]
 
 
-def _chart_sections(runs: Sequence[RunData], board) -> list[tuple[str, str, str]]:  # noqa: ANN001
+def _chart_sections(runs: Sequence[RunData], board) -> list[tuple[str, str, str]]:
     from vlmhb.report import charts, tables
     from vlmhb.report.html import section
 
     def block(figs: list[tuple[object | None, str]], empty: str) -> str:
         parts = [charts.figure_html(f, div_id) for f, div_id in figs if f is not None]
-        return f'<div class="charts">{"".join(parts)}</div>' if parts else \
-            f'<p class="muted">{empty}</p>'
+        return (
+            f'<div class="charts">{"".join(parts)}</div>'
+            if parts
+            else f'<p class="muted">{empty}</p>'
+        )
 
-    heat = block([(charts.heatmap(tables.metric_matrix(runs, "by_field", "field"),
-                                  "Exact match per field × run"), "heat-field"),
-                  (charts.heatmap(tables.metric_matrix(runs, "by_doc_type", "doc_type"),
-                                  "Exact match per document type × run"), "heat-doctype")],
-                 "No run has per-field or per-document-type metrics.")
-    pareto = block([(charts.pareto_scatter(board, "samples_per_s", "samples/s",
-                                           maximize_x=True, title="Accuracy vs. throughput"),
-                     "pareto-speed"),
-                    (charts.pareto_scatter(board, "vram_peak_mb", "peak VRAM (MB)",
-                                           maximize_x=False, title="Accuracy vs. peak VRAM"),
-                     "pareto-vram")],
-                   "No run has both metrics and throughput or VRAM.")
-    tags = block([(charts.heatmap(tables.metric_matrix(runs, "by_tag", "tag"),
-                                  "Exact match per degradation tag × run"), "heat-tag")],
-                 "No run has per-tag metrics.")
+    heat = block(
+        [
+            (
+                charts.heatmap(
+                    tables.metric_matrix(runs, "by_field", "field"), "Exact match per field × run"
+                ),
+                "heat-field",
+            ),
+            (
+                charts.heatmap(
+                    tables.metric_matrix(runs, "by_doc_type", "doc_type"),
+                    "Exact match per document type × run",
+                ),
+                "heat-doctype",
+            ),
+        ],
+        "No run has per-field or per-document-type metrics.",
+    )
+    pareto = block(
+        [
+            (
+                charts.pareto_scatter(
+                    board,
+                    "samples_per_s",
+                    "samples/s",
+                    maximize_x=True,
+                    title="Accuracy vs. throughput",
+                ),
+                "pareto-speed",
+            ),
+            (
+                charts.pareto_scatter(
+                    board,
+                    "vram_peak_mb",
+                    "peak VRAM (MB)",
+                    maximize_x=False,
+                    title="Accuracy vs. peak VRAM",
+                ),
+                "pareto-vram",
+            ),
+        ],
+        "No run has both metrics and throughput or VRAM.",
+    )
+    tags = block(
+        [
+            (
+                charts.heatmap(
+                    tables.metric_matrix(runs, "by_tag", "tag"),
+                    "Exact match per degradation tag × run",
+                ),
+                "heat-tag",
+            )
+        ],
+        "No run has per-tag metrics.",
+    )
     timeline = block([(charts.timelines(runs), "timelines")], "No run has a resources file.")
     return [
-        ("heatmaps", "Heatmaps", section("heatmaps", "Accuracy per field and document type",
-                                         heat)),
-        ("pareto", "Pareto", section("pareto", "Accuracy vs. cost (Pareto front marked)",
-                                     pareto, "Stars: no other run is both more accurate and "
-                                     "faster (or lighter).")),
+        ("heatmaps", "Heatmaps", section("heatmaps", "Accuracy per field and document type", heat)),
+        (
+            "pareto",
+            "Pareto",
+            section(
+                "pareto",
+                "Accuracy vs. cost (Pareto front marked)",
+                pareto,
+                "Stars: no other run is both more accurate and faster (or lighter).",
+            ),
+        ),
         ("tags", "Tags", section("tags", "Accuracy per degradation tag", tags)),
         ("resources", "Resources", section("resources", "Resource timelines", timeline)),
     ]
 
 
-def build_report(run_dirs: list[Path], out_html: Path, out_md: Path | None = None, *,
-                 max_docs: int = 5000, max_cells: int | None = None,
-                 title: str = "vlmhb report") -> ReportResult:
+def build_report(
+    run_dirs: list[Path],
+    out_html: Path,
+    out_md: Path | None = None,
+    *,
+    max_docs: int = 5000,
+    max_cells: int | None = None,
+    title: str = "vlmhb report",
+) -> ReportResult:
     """Read ``run_dirs`` (run folders or folders holding them), write the page and summary.
 
     ``out_md`` defaults to ``summary.md`` beside ``out_html``. The drill-down keeps at most
@@ -66,22 +121,32 @@ def build_report(run_dirs: list[Path], out_html: Path, out_md: Path | None = Non
     """
     from vlmhb.report import tables
     from vlmhb.report.drilldown import MAX_CELLS, build_drilldown
-    from vlmhb.report.html import (drill_controls, gaps_html, leaderboard_html, render_page,
-                                   section)
+    from vlmhb.report.html import drill_controls, gaps_html, leaderboard_html, render_page, section
     from vlmhb.report.markdown import render_summary
 
     runs = load_runs([Path(p) for p in run_dirs])
     board = tables.leaderboard(runs)
     gaps = tables.report_gaps(runs)
-    drill = build_drilldown(runs, max_docs=max_docs,
-                            max_cells=MAX_CELLS if max_cells is None else max_cells)
+    drill = build_drilldown(
+        runs, max_docs=max_docs, max_cells=MAX_CELLS if max_cells is None else max_cells
+    )
     notes = [drill.note] if drill.note else []
-    sections = [("leaderboard-s", "Leaderboard",
-                 section("leaderboard-s", "Leaderboard", leaderboard_html(board))),
-                ("gaps", f"Gaps ({len(gaps)})", section("gaps", "Gaps", gaps_html(gaps)))]
+    sections = [
+        (
+            "leaderboard-s",
+            "Leaderboard",
+            section("leaderboard-s", "Leaderboard", leaderboard_html(board)),
+        ),
+        ("gaps", f"Gaps ({len(gaps)})", section("gaps", "Gaps", gaps_html(gaps))),
+    ]
     sections += _chart_sections(runs, board)
-    sections.append(("drilldown", "Documents",
-                     section("drilldown", "Per-document drill-down", drill_controls(drill.note))))
+    sections.append(
+        (
+            "drilldown",
+            "Documents",
+            section("drilldown", "Per-document drill-down", drill_controls(drill.note)),
+        )
+    )
 
     out_html = Path(out_html)
     out_md = Path(out_md) if out_md is not None else out_html.with_name("summary.md")

@@ -24,8 +24,13 @@ def figure_html(fig: Any, div_id: str) -> str:
 
 
 def _layout(fig: Any, title: str, height: int) -> None:
-    fig.update_layout(title=title, height=height, font={"family": FONT, "size": 12},
-                      margin={"l": 60, "r": 20, "t": 50, "b": 60}, template="plotly_white")
+    fig.update_layout(
+        title=title,
+        height=height,
+        font={"family": FONT, "size": 12},
+        margin={"l": 60, "r": 20, "t": 50, "b": 60},
+        template="plotly_white",
+    )
 
 
 def heatmap(matrix: pd.DataFrame, title: str, metric: str = "exact match") -> Any | None:
@@ -37,25 +42,52 @@ def heatmap(matrix: pd.DataFrame, title: str, metric: str = "exact match") -> An
     lo, hi, n = (matrix.attrs.get(k) for k in ("ci_low", "ci_high", "n"))
     custom = None
     if lo is not None and hi is not None and n is not None:
-        custom = [[[lo.iat[i, j], hi.iat[i, j], n.iat[i, j]] for j in range(matrix.shape[1])]
-                  for i in range(matrix.shape[0])]
+        custom = [
+            [[lo.iat[i, j], hi.iat[i, j], n.iat[i, j]] for j in range(matrix.shape[1])]
+            for i in range(matrix.shape[0])
+        ]
     text = [[("" if pd.isna(v) else f"{v:.2f}") for v in row] for row in matrix.to_numpy()]
-    fig = go.Figure(go.Heatmap(
-        z=matrix.to_numpy(), x=list(matrix.columns), y=list(matrix.index), customdata=custom,
-        text=text, texttemplate="%{text}" if matrix.size <= 600 else None,
-        colorscale="RdYlGn", zmin=0, zmax=1, colorbar={"title": metric},
-        hovertemplate=("%{y} · %{x}<br>" + metric + " %{z:.3f}"
-                       + (" [%{customdata[0]:.3f}, %{customdata[1]:.3f}] n=%{customdata[2]}"
-                          if custom else "") + "<extra></extra>")))
-    _layout(fig, title, max(320, 60 + 28 * matrix.shape[0] + 6 * max(
-        (len(str(c)) for c in matrix.columns), default=0)))
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix.to_numpy(),
+            x=list(matrix.columns),
+            y=list(matrix.index),
+            customdata=custom,
+            text=text,
+            texttemplate="%{text}" if matrix.size <= 600 else None,
+            colorscale="RdYlGn",
+            zmin=0,
+            zmax=1,
+            colorbar={"title": metric},
+            hovertemplate=(
+                "%{y} · %{x}<br>"
+                + metric
+                + " %{z:.3f}"
+                + (
+                    " [%{customdata[0]:.3f}, %{customdata[1]:.3f}] n=%{customdata[2]}"
+                    if custom
+                    else ""
+                )
+                + "<extra></extra>"
+            ),
+        )
+    )
+    _layout(
+        fig,
+        title,
+        max(
+            320,
+            60 + 28 * matrix.shape[0] + 6 * max((len(str(c)) for c in matrix.columns), default=0),
+        ),
+    )
     fig.update_xaxes(tickangle=-35, automargin=True)
     fig.update_yaxes(automargin=True, autorange="reversed")
     return fig
 
 
-def pareto_scatter(board: pd.DataFrame, x: str, x_title: str, *, maximize_x: bool,
-                   title: str) -> Any | None:
+def pareto_scatter(
+    board: pd.DataFrame, x: str, x_title: str, *, maximize_x: bool, title: str
+) -> Any | None:
     """Exact match against ``x`` per run, with the Pareto front drawn as a line."""
     import plotly.graph_objects as go
 
@@ -67,14 +99,29 @@ def pareto_scatter(board: pd.DataFrame, x: str, x_title: str, *, maximize_x: boo
     fig = go.Figure()
     for on, name, symbol in [(False, "dominated", "circle-open"), (True, "Pareto front", "star")]:
         part = data[data["front"] == on]
-        fig.add_trace(go.Scatter(
-            x=part[x], y=part["exact_match"], mode="markers", name=name, text=part["label"],
-            marker={"size": 12 if on else 9, "symbol": symbol},
-            hovertemplate="%{text}<br>" + x_title + " %{x:.3g}<br>exact match %{y:.3f}"
-                          "<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=part[x],
+                y=part["exact_match"],
+                mode="markers",
+                name=name,
+                text=part["label"],
+                marker={"size": 12 if on else 9, "symbol": symbol},
+                hovertemplate="%{text}<br>" + x_title + " %{x:.3g}<br>exact match %{y:.3f}"
+                "<extra></extra>",
+            )
+        )
     line = data[data["front"]].sort_values(x)
-    fig.add_trace(go.Scatter(x=line[x], y=line["exact_match"], mode="lines", name="front line",
-                             line={"dash": "dot"}, hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=line[x],
+            y=line["exact_match"],
+            mode="lines",
+            name="front line",
+            line={"dash": "dot"},
+            hoverinfo="skip",
+        )
+    )
     _layout(fig, title, 420)
     fig.update_xaxes(title=x_title)
     fig.update_yaxes(title="exact match", range=[0, 1.02])
@@ -86,26 +133,44 @@ def timelines(runs: Sequence[RunData]) -> Any | None:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    panels = [("vram_mb", "VRAM used (MB, all GPUs)"), ("power_w", "GPU power (W)"),
-              ("sm_util", "GPU SM util (%)"), ("rss_mb", "RSS (MB)"), ("cpu_pct", "CPU (%)")]
+    panels = [
+        ("vram_mb", "VRAM used (MB, all GPUs)"),
+        ("power_w", "GPU power (W)"),
+        ("sm_util", "GPU SM util (%)"),
+        ("rss_mb", "RSS (MB)"),
+        ("cpu_pct", "CPU (%)"),
+    ]
     series = [(run, resource_series(run)) for run in runs]
     series = [(r, s) for r, s in series if s is not None]
     panels = [p for p in panels if any(p[0] in s for _, s in series)]
     if not series or not panels:
         return None
-    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.04,
-                        subplot_titles=[t for _, t in panels])
+    fig = make_subplots(
+        rows=len(panels),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.04,
+        subplot_titles=[t for _, t in panels],
+    )
     for i, (run, s) in enumerate(series):
         first = next(row for row, (col, _) in enumerate(panels, start=1) if col in s)
         for row, (col, _) in enumerate(panels, start=1):
             if col not in s:
                 continue
-            fig.add_trace(go.Scattergl(
-                x=s["t"], y=s[col], mode="lines", name=run.label, legendgroup=run.run_id,
-                showlegend=row == first,
-                line={"width": 1.2, "color": _color(i)},
-                hovertemplate=run.label + "<br>t=%{x:.0f} s: %{y:.1f}<extra></extra>"),
-                row=row, col=1)
+            fig.add_trace(
+                go.Scattergl(
+                    x=s["t"],
+                    y=s[col],
+                    mode="lines",
+                    name=run.label,
+                    legendgroup=run.run_id,
+                    showlegend=row == first,
+                    line={"width": 1.2, "color": _color(i)},
+                    hovertemplate=run.label + "<br>t=%{x:.0f} s: %{y:.1f}<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
     _layout(fig, "Resources over time", 170 * len(panels) + 120)
     fig.update_xaxes(title="seconds since start", row=len(panels), col=1)
     fig.update_layout(legend={"orientation": "h", "y": -0.08})
@@ -117,4 +182,3 @@ def _color(i: int) -> str:
 
     palette = px.colors.qualitative.Dark24
     return palette[i % len(palette)]
-

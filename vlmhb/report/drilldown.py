@@ -69,8 +69,9 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def select_documents(runs: Sequence[RunData], max_docs: int,
-                     max_cells: int = MAX_CELLS) -> tuple[list[str], int]:
+def select_documents(
+    runs: Sequence[RunData], max_docs: int, max_cells: int = MAX_CELLS
+) -> tuple[list[str], int]:
     """Document ids to show (most wrong answers across runs first) and the total count."""
     wrong: Counter[str] = Counter()
     fields_per_doc: Counter[str] = Counter()
@@ -85,8 +86,11 @@ def select_documents(runs: Sequence[RunData], max_docs: int,
             order.setdefault(doc_id, len(order))
             fields_per_doc[doc_id] = max(fields_per_doc[doc_id], int(n))
         exact = samples["exact"].fillna(False).astype(bool) if "exact" in samples else False
-        err = samples["error"].notna() & (samples["error"].astype(str) != "") \
-            if "error" in samples else False
+        err = (
+            samples["error"].notna() & (samples["error"].astype(str) != "")
+            if "error" in samples
+            else False
+        )
         bad = samples.loc[~exact | err, "doc_id"].astype(str)
         wrong.update(bad.tolist())
     ranked = sorted(order, key=lambda d: (-wrong[d], order[d]))
@@ -100,8 +104,9 @@ def select_documents(runs: Sequence[RunData], max_docs: int,
     return chosen, len(order)
 
 
-def build_drilldown(runs: Sequence[RunData], max_docs: int = 5000,
-                    max_cells: int = MAX_CELLS) -> DrillDown:
+def build_drilldown(
+    runs: Sequence[RunData], max_docs: int = 5000, max_cells: int = MAX_CELLS
+) -> DrillDown:
     """Read each run's samples for the chosen documents and assemble the payload."""
     chosen, total = select_documents(runs, max_docs, max_cells)
     keep = set(chosen)
@@ -121,8 +126,13 @@ def build_drilldown(runs: Sequence[RunData], max_docs: int = 5000,
             wrong = _is_wrong(row)
             doc["errors"] += int(wrong)
             err = _text(row.get("error")) or None
-            cell: list[Any] = [k, 0 if wrong else 1, char_diff(ref, ans), err,
-                               ref if ref != entry["ref"] else None]
+            cell: list[Any] = [
+                k,
+                0 if wrong else 1,
+                char_diff(ref, ans),
+                err,
+                ref if ref != entry["ref"] else None,
+            ]
             while cell[-1] is None:
                 cell.pop()
             entry["cells"].append(cell)
@@ -134,10 +144,17 @@ def build_drilldown(runs: Sequence[RunData], max_docs: int = 5000,
         out_docs.append(doc)
     note = None
     if len(chosen) < total:
-        note = (f"drill-down shows {len(chosen)} of {total} documents, those with the most "
-                f"wrong answers first")
-    data = {"runs": [r.label for r in runs], "docs": out_docs, "images": thumbs.urls,
-            "shown": len(chosen), "total": total}
+        note = (
+            f"drill-down shows {len(chosen)} of {total} documents, those with the most "
+            f"wrong answers first"
+        )
+    data = {
+        "runs": [r.label for r in runs],
+        "docs": out_docs,
+        "images": thumbs.urls,
+        "shown": len(chosen),
+        "total": total,
+    }
     return DrillDown(data=data, shown=len(chosen), total=total, note=note)
 
 
@@ -183,6 +200,13 @@ def error_rows(drill: DrillDown) -> pd.DataFrame:
         for f in doc["fields"]:
             for cell in f["cells"]:
                 if cell[1] == 0:
-                    rows.append({"doc_id": doc["id"], "field": f["name"], "run": runs[cell[0]],
-                                 "reference": f["ref"], "diff": cell[2] if len(cell) > 2 else None})
+                    rows.append(
+                        {
+                            "doc_id": doc["id"],
+                            "field": f["name"],
+                            "run": runs[cell[0]],
+                            "reference": f["ref"],
+                            "diff": cell[2] if len(cell) > 2 else None,
+                        }
+                    )
     return pd.DataFrame(rows)

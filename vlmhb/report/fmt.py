@@ -53,8 +53,10 @@ def display_leaderboard(board: pd.DataFrame) -> pd.DataFrame:
     out: dict[str, list[str]] = {}
     for header, col, digits, has_ci in DISPLAY:
         if has_ci:
-            out[header] = [format_ci(r[col], r[f"{col}_lo"], r[f"{col}_hi"], digits or 3)
-                           for r in board.to_dict("records")]
+            out[header] = [
+                format_ci(r[col], r[f"{col}_lo"], r[f"{col}_hi"], digits or 3)
+                for r in board.to_dict("records")
+            ]
         else:
             out[header] = [format_number(v, digits) for v in board[col]]
     return pd.DataFrame(out)

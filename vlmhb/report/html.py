@@ -59,20 +59,24 @@ def leaderboard_html(board: pd.DataFrame) -> str:
     shown = display_leaderboard(board)
     head = "".join(f"<th>{escape(h)}</th>" for h, *_ in DISPLAY)
     rows = []
-    for (_, raw), (_, text) in zip(board.iterrows(), shown.iterrows()):
+    for (_, raw), (_, text) in zip(board.iterrows(), shown.iterrows(), strict=True):
         cells = []
-        for (header, col, digits, _ci) in DISPLAY:
+        for header, col, digits, _ci in DISPLAY:
             value = raw[col]
             key = "" if isinstance(value, float) and math.isnan(value) else value
             cls = ' class="num"' if digits is not None else ""
             cells.append(f'<td{cls} data-v="{escape(str(key))}">{escape(text[header])}</td>')
-        rows.append(f'<tr class="lb-row" data-run="{escape(str(raw["run_id"]))}" '
-                    f'title="{escape(str(raw["run_id"]))}">{"".join(cells)}</tr>')
-    return (f'<div class="scroll"><table id="leaderboard"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></div>'
-            '<p class="muted">Click a column to sort. CER is micro-averaged over characters; '
-            "CIs are bootstrap 95 % clustered by document; JSON valid only for document "
-            "mode.</p>")
+        rows.append(
+            f'<tr class="lb-row" data-run="{escape(str(raw["run_id"]))}" '
+            f'title="{escape(str(raw["run_id"]))}">{"".join(cells)}</tr>'
+        )
+    return (
+        f'<div class="scroll"><table id="leaderboard"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        '<p class="muted">Click a column to sort. CER is micro-averaged over characters; '
+        "CIs are bootstrap 95 % clustered by document; JSON valid only for document "
+        "mode.</p>"
+    )
 
 
 def gaps_html(gaps: Sequence[str]) -> str:
@@ -85,24 +89,32 @@ def gaps_html(gaps: Sequence[str]) -> str:
 def drill_controls(note: str | None) -> str:
     """The drill-down's filter bar and list container (filled by report.js)."""
     extra = f'<p class="muted">{escape(note)}</p>' if note else ""
-    return (extra + '<div id="drill"><div class="controls">'
-            '<label><input type="checkbox" class="errors-only"> errors only</label>'
-            '<label>run <select class="run-select"><option value="-1">all runs</option>'
-            '</select></label>'
-            '<input type="search" class="query" placeholder="document id, type, tag, field…">'
-            '<span class="pager"><button class="prev">◀</button><button class="next">▶</button>'
-            '</span><span class="info muted"></span></div><div class="doclist"></div></div>')
+    return (
+        extra + '<div id="drill"><div class="controls">'
+        '<label><input type="checkbox" class="errors-only"> errors only</label>'
+        '<label>run <select class="run-select"><option value="-1">all runs</option>'
+        "</select></label>"
+        '<input type="search" class="query" placeholder="document id, type, tag, field…">'
+        '<span class="pager"><button class="prev">◀</button><button class="next">▶</button>'
+        '</span><span class="info muted"></span></div><div class="doclist"></div></div>'
+    )
 
 
-def render_page(title: str, sections: Sequence[tuple[str, str, str]],
-                drill_data: dict[str, Any], n_runs: int) -> str:
+def render_page(
+    title: str, sections: Sequence[tuple[str, str, str]], drill_data: dict[str, Any], n_runs: int
+) -> str:
     """The whole page. ``sections`` are (anchor, nav label, html)."""
     from plotly.offline import get_plotlyjs
 
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     nav = "".join(f'<a href="#{a}">{escape(label)}</a>' for a, label, _ in sections)
     return PAGE.substitute(
-        title=escape(title), subtitle=escape(f"{n_runs} run(s) · generated {stamp} by vlmhb"),
-        css=_asset("report.css"), js=_asset("report.js"),
-        plotlyjs=get_plotlyjs().replace("</script", "<\\/script"), nav=nav,
-        sections="\n".join(html for _, _, html in sections), drill_json=script_json(drill_data))
+        title=escape(title),
+        subtitle=escape(f"{n_runs} run(s) · generated {stamp} by vlmhb"),
+        css=_asset("report.css"),
+        js=_asset("report.js"),
+        plotlyjs=get_plotlyjs().replace("</script", "<\\/script"),
+        nav=nav,
+        sections="\n".join(html for _, _, html in sections),
+        drill_json=script_json(drill_data),
+    )

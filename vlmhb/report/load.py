@@ -18,8 +18,20 @@ import pandas as pd
 from vlmhb.errors import RunDirError
 
 AGGREGATES = ("overall", "by_field", "by_doc_type", "by_tag")
-SAMPLE_COLUMNS = ["sample_id", "doc_id", "doc_type", "field", "tags", "reference", "answer",
-                  "error", "exact", "anls", "cer", "json_ok"]
+SAMPLE_COLUMNS = [
+    "sample_id",
+    "doc_id",
+    "doc_type",
+    "field",
+    "tags",
+    "reference",
+    "answer",
+    "error",
+    "exact",
+    "anls",
+    "cer",
+    "json_ok",
+]
 PLAN_KEYS = ("plan", "plan_row", "row")
 
 
@@ -117,8 +129,9 @@ def find_runs(paths: list[Path]) -> list[Path]:
             raise RunDirError(f"{path}: no such run folder")
     unique = list(dict.fromkeys(p.resolve() for p in found))
     if not unique:
-        raise RunDirError(f"no run folder (a folder holding run.json) under: "
-                          f"{', '.join(str(p) for p in paths)}")
+        raise RunDirError(
+            f"no run folder (a folder holding run.json) under: {', '.join(str(p) for p in paths)}"
+        )
     return unique
 
 
@@ -146,7 +159,11 @@ def load_run(path: Path) -> RunData:
     if res_file.is_file():
         run.resources = _read_table(res_file, gaps)
         if run.resources is not None and not gpu_columns(run.resources, "mem_used_mb"):
-            gaps.append("CPU only: no GPU columns in resources.parquet (no VRAM, power, energy)")
+            status = run.summary("gpu_status")
+            why = f" (GPU: {status})" if isinstance(status, str) and status.lower() != "ok" else ""
+            gaps.append(
+                f"CPU only: no GPU readings in resources.parquet, so no VRAM, power or energy{why}"
+            )
     else:
         gaps.append("no resources.parquet: no resource timeline")
         status = run.summary("gpu_status")
@@ -167,8 +184,12 @@ def _read_table(path: Path, gaps: list[str]) -> pd.DataFrame | None:
 
 
 def gpu_columns(resources: pd.DataFrame, suffix: str) -> list[str]:
-    """Columns ``gpu{i}_<suffix>`` present in a resource table."""
-    return [c for c in resources.columns if c.startswith("gpu") and c.endswith("_" + suffix)]
+    """Columns ``gpu{i}_<suffix>`` of a resource table holding at least one reading."""
+    return [
+        c
+        for c in resources.columns
+        if str(c).startswith("gpu") and str(c).endswith("_" + suffix) and resources[c].notna().any()
+    ]
 
 
 def load_runs(paths: list[Path]) -> list[RunData]:
@@ -230,8 +251,9 @@ def read_samples(run: RunData, columns: list[str] | None = None) -> pd.DataFrame
     return _samples_from_answers(answers, refs, run.mode)
 
 
-def _samples_from_answers(answers: pd.DataFrame, refs: dict[str, dict[str, Any]],
-                          mode: str) -> pd.DataFrame:
+def _samples_from_answers(
+    answers: pd.DataFrame, refs: dict[str, dict[str, Any]], mode: str
+) -> pd.DataFrame:
     by_id = {str(a["id"]): a for a in answers.to_dict("records")}
     rows = []
     for doc_id, doc in refs.items():
@@ -254,10 +276,19 @@ def _samples_from_answers(answers: pd.DataFrame, refs: dict[str, dict[str, Any]]
             error = line.get("error") if line else "no answer"
             if isinstance(error, float) and math.isnan(error):
                 error = None
-            rows.append({"sample_id": f"{doc_id}:{name}", "doc_id": doc_id,
-                         "doc_type": doc.get("doc_type", ""), "field": name,
-                         "tags": ";".join(doc.get("tags") or []), "reference": ref_text,
-                         "answer": str(answer), "error": error,
-                         "exact": str(answer).strip() == ref_text.strip(),
-                         "anls": float("nan"), "cer": float("nan")})
+            rows.append(
+                {
+                    "sample_id": f"{doc_id}:{name}",
+                    "doc_id": doc_id,
+                    "doc_type": doc.get("doc_type", ""),
+                    "field": name,
+                    "tags": ";".join(doc.get("tags") or []),
+                    "reference": ref_text,
+                    "answer": str(answer),
+                    "error": error,
+                    "exact": str(answer).strip() == ref_text.strip(),
+                    "anls": float("nan"),
+                    "cer": float("nan"),
+                }
+            )
     return pd.DataFrame(rows, columns=SAMPLE_COLUMNS[:-1])

@@ -17,17 +17,28 @@ def markdown_table(frame: pd.DataFrame) -> str:
     """A GitHub-flavoured Markdown table of a frame of strings."""
     head = "| " + " | ".join(_cell(str(c)) for c in frame.columns) + " |"
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    body = ["| " + " | ".join(_cell(str(v)) for v in row) + " |"
-            for row in frame.itertuples(index=False)]
+    body = [
+        "| " + " | ".join(_cell(str(v)) for v in row) + " |"
+        for row in frame.itertuples(index=False)
+    ]
     return "\n".join([head, rule, *body])
 
 
-def render_summary(board: pd.DataFrame, gaps: Sequence[str], notes: Sequence[str] = (),
-                   title: str = "vlmhb report") -> str:
+def render_summary(
+    board: pd.DataFrame, gaps: Sequence[str], notes: Sequence[str] = (), title: str = "vlmhb report"
+) -> str:
     """The whole summary.md text."""
-    parts = [f"# {title}", "", f"{len(board)} run(s). Sorted by exact match; CER is micro-averaged; "
-             "CIs are bootstrap 95 % clustered by document; JSON valid is for document mode.", "",
-             "## Leaderboard", "", markdown_table(display_leaderboard(board)), ""]
+    parts = [
+        f"# {title}",
+        "",
+        f"{len(board)} run(s). Sorted by exact match; CER is micro-averaged; "
+        "CIs are bootstrap 95 % clustered by document; JSON valid is for document mode.",
+        "",
+        "## Leaderboard",
+        "",
+        markdown_table(display_leaderboard(board)),
+        "",
+    ]
     parts += ["## Gaps", ""]
     parts += [f"- {_cell(g)}" for g in gaps] if gaps else ["None: every run has every stage."]
     if notes:

@@ -17,10 +17,32 @@ from vlmhb.report.load import RunData, gpu_columns, read_answers, read_reference
 
 QUALITY = {"exact_match": "exact_match", "anls": "anls", "cer": "cer_micro"}
 LEADERBOARD_COLUMNS = [
-    "run_id", "label", "model", "backend", "prompts", "mode", "status", "n_docs", "errors",
-    "exact_match", "exact_match_lo", "exact_match_hi", "anls", "anls_lo", "anls_hi",
-    "cer", "cer_lo", "cer_hi", "json_valid", "json_valid_lo", "json_valid_hi",
-    "samples_per_s", "latency_p50_s", "latency_p95_s", "vram_peak_mb", "energy_per_doc_j",
+    "run_id",
+    "label",
+    "model",
+    "backend",
+    "prompts",
+    "mode",
+    "status",
+    "n_docs",
+    "errors",
+    "exact_match",
+    "exact_match_lo",
+    "exact_match_hi",
+    "anls",
+    "anls_lo",
+    "anls_hi",
+    "cer",
+    "cer_lo",
+    "cer_hi",
+    "json_valid",
+    "json_valid_lo",
+    "json_valid_hi",
+    "samples_per_s",
+    "latency_p50_s",
+    "latency_p95_s",
+    "vram_peak_mb",
+    "energy_per_doc_j",
 ]
 
 
@@ -82,7 +104,7 @@ def _throughput_latency(run: RunData) -> tuple[float, float, float]:
                 p95 = p95 if not math.isnan(p95) else float(lat.quantile(0.95))
             if math.isnan(rate):
                 start = _timestamp(record_value(run.record, "started_at", "start"))
-                end = _timestamp(record_value(run.record, "ended_at", "end"))
+                end = _timestamp(record_value(run.record, "finished_at", "ended_at", "end"))
                 if end > start:
                     rate = len(answers) / (end - start)
     return rate, p50, p95
@@ -115,27 +137,35 @@ def leaderboard(runs: Sequence[RunData]) -> pd.DataFrame:
     rows = []
     for run in runs:
         overall = run.tables.get("overall")
-        row: dict[str, Any] = {"run_id": run.run_id, "label": run.label, "model": run.model,
-                               "backend": run.backend, "prompts": run.prompts, "mode": run.mode,
-                               "status": run.status}
+        row: dict[str, Any] = {
+            "run_id": run.run_id,
+            "label": run.label,
+            "model": run.model,
+            "backend": run.backend,
+            "prompts": run.prompts,
+            "mode": run.mode,
+            "status": run.status,
+        }
         row["n_docs"] = n_documents(run)
         row["errors"] = _number(_counts(run).get("errors"))
         for name, metric in QUALITY.items():
             row[name], row[f"{name}_lo"], row[f"{name}_hi"] = metric_value(overall, metric)
         fail, fail_lo, fail_hi = metric_value(overall, "json_parse_failure_rate")
         row["json_valid"], row["json_valid_lo"], row["json_valid_hi"] = (
-            (1 - fail, 1 - fail_hi, 1 - fail_lo) if run.mode == "document" else (math.nan,) * 3)
-        row["samples_per_s"], row["latency_p50_s"], row["latency_p95_s"] = \
-            _throughput_latency(run)
+            (1 - fail, 1 - fail_hi, 1 - fail_lo) if run.mode == "document" else (math.nan,) * 3
+        )
+        row["samples_per_s"], row["latency_p50_s"], row["latency_p95_s"] = _throughput_latency(run)
         row["vram_peak_mb"], row["energy_per_doc_j"] = _vram_energy(run, row["n_docs"])
         rows.append(row)
     table = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
-    return table.sort_values("exact_match", ascending=False, na_position="last",
-                             kind="stable").reset_index(drop=True)
+    return table.sort_values(
+        "exact_match", ascending=False, na_position="last", kind="stable"
+    ).reset_index(drop=True)
 
 
-def metric_matrix(runs: Sequence[RunData], table: str, key: str,
-                  metric: str = "exact_match") -> pd.DataFrame:
+def metric_matrix(
+    runs: Sequence[RunData], table: str, key: str, metric: str = "exact_match"
+) -> pd.DataFrame:
     """Long-table ``metric`` per group (``key``) x run label: rows are groups, columns runs.
 
     Companion frames of CIs and n are in the ``attrs`` (``ci_low``, ``ci_high``, ``n``).
@@ -152,15 +182,20 @@ def metric_matrix(runs: Sequence[RunData], table: str, key: str,
     long = pd.concat(parts, ignore_index=True)
     long[key] = long[key].astype(str)
     order = [r.label for r in runs if r.label in set(long["run"])]
-    wide = {c: long.pivot_table(index=key, columns="run", values=c, aggfunc="first")
-            .reindex(columns=order) for c in ("value", "ci_low", "ci_high", "n")}
+    wide = {
+        c: long.pivot_table(index=key, columns="run", values=c, aggfunc="first").reindex(
+            columns=order
+        )
+        for c in ("value", "ci_low", "ci_high", "n")
+    }
     out = wide["value"]
     out.attrs = {c: wide[c] for c in ("ci_low", "ci_high", "n")}
     return out
 
 
-def pareto_front(x: Sequence[float], y: Sequence[float], *, maximize_x: bool = True,
-                 maximize_y: bool = True) -> list[bool]:
+def pareto_front(
+    x: Sequence[float], y: Sequence[float], *, maximize_x: bool = True, maximize_y: bool = True
+) -> list[bool]:
     """Which points no other point dominates (at least as good on both axes, better on one).
 
     Points with a missing coordinate are never on the front.
@@ -199,8 +234,11 @@ def resource_series(run: RunData, max_points: int = 400) -> pd.DataFrame | None:
     for col in ("rss_mb", "cpu_pct"):
         if col in res:
             out[col] = pd.to_numeric(res[col], errors="coerce")
-    for name, suffix, how in [("vram_mb", "mem_used_mb", "sum"), ("sm_util", "sm_util", "mean"),
-                              ("power_w", "power_w", "sum")]:
+    for name, suffix, how in [
+        ("vram_mb", "mem_used_mb", "sum"),
+        ("sm_util", "sm_util", "mean"),
+        ("power_w", "power_w", "sum"),
+    ]:
         cols = gpu_columns(res, suffix)
         if cols:
             out[name] = getattr(res[cols], how)(axis=1)

@@ -107,7 +107,7 @@
     var data = this.data, box = el("div", "doc"), thumb = el("div", "thumb");
     box.setAttribute("data-doc", doc.id);
     if (doc.img && data.images[doc.img]) {
-      var img = el("img"); img.src = data.images[doc.img]; img.alt = doc.id; img.loading = "lazy";
+      var img = el("img"); img.src = data.images[doc.img]; img.alt = doc.id;
       img.addEventListener("click", function () { openOverlay(doc.src, data.images[doc.img]); });
       thumb.appendChild(img);
       if (doc.pages > 1) { thumb.appendChild(el("div", "muted", "+" + (doc.pages - 1) + " page(s)")); }
