@@ -13,9 +13,10 @@ from typing import Any
 
 from vlmhb.data.synth.fields import DOC_FIELDS
 from vlmhb.data.synth.fonts import font
-from vlmhb.data.synth.page import GREY, INK, Color, Page
+from vlmhb.data.synth.page import GREY, Color, Page
 
 RED: Color = (170, 30, 30)
+RULE: Color = (175, 175, 180)
 
 
 def _anchor(doc_type: str, key: str) -> str:
@@ -164,10 +165,10 @@ def _table(page: Page, values: dict[str, Any], left: int, top: int, size: int) -
     for r, row in enumerate(rows):
         y0 = top + r * row_h
         for c, cell in enumerate(row):
-            draw.rectangle([edges[c], y0, edges[c + 1], y0 + row_h], outline=INK, width=1)
+            draw.rectangle([edges[c], y0, edges[c + 1], y0 + row_h], outline=RULE, width=1)
             page.text(edges[c] + 8, y0 + row_h - 14, cell, head if r == 0 else face)
     y0 = top + len(rows) * row_h
-    draw.rectangle([edges[0], y0, edges[-1], y0 + row_h], outline=INK, width=2)
+    draw.rectangle([edges[0], y0, edges[-1], y0 + row_h], outline=RULE, width=1)
     page.text(edges[0] + 8, y0 + row_h - 14, "Всего к оплате", font(size, bold=True))
     page.text(edges[-2] + 8, y0 + row_h - 14, values["total"], font(size, bold=True), key="total")
     y = y0 + row_h + 90
