@@ -52,7 +52,7 @@ def ensure_env(name: str, *, root: Path | None = None, home: Path | None = None)
     """Return env ``name`` built from ``lockfiles/<name>.txt``, building it if needed."""
     recipe = load_recipe(name, root)
     lockfile, digest = read_lockfile(recipe)
-    home = home or store.vlmhb_home()
+    home = store.resolve_home(home)
     final = store.env_path(home, name, digest)
     stamp = store.is_complete(final, digest)
     if stamp is not None:

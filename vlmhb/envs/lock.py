@@ -51,7 +51,7 @@ def lock_env(
     lockfile = recipe.lockfile
     lockfile.parent.mkdir(parents=True, exist_ok=True)
     before = lockfile.read_bytes() if lockfile.is_file() else None
-    home = home or store.vlmhb_home()
+    home = store.resolve_home(home)
     with tempfile.TemporaryDirectory(prefix="vlmhb-lock-") as scratch:
         out = Path(scratch) / "lock.txt"
         if before is not None and not upgrade:

@@ -25,7 +25,7 @@ def check_env(name: str, *, root: Path | None = None, home: Path | None = None) 
     """Compare the built env of ``name``'s current lockfile with the lockfile (no network)."""
     recipe = load_recipe(name, root)
     lockfile, digest = read_lockfile(recipe)
-    home = home or store.vlmhb_home()
+    home = store.resolve_home(home)
     path = store.env_path(home, name, digest)
     if store.is_complete(path, digest) is None:
         raise EnvError(name, f"not built for the current lockfile; run `vlmhb env build {name}`")
@@ -41,14 +41,14 @@ def check_env(name: str, *, root: Path | None = None, home: Path | None = None) 
 
 def list_envs(home: Path | None = None, *, sizes: bool = True) -> list[store.EnvInfo]:
     """Every env folder under the home (finished, and leftovers of killed builds)."""
-    return store.list_env_folders(home or store.vlmhb_home(), sizes=sizes)
+    return store.list_env_folders(store.resolve_home(home), sizes=sizes)
 
 
 def remove_env(target: str, *, home: Path | None = None) -> list[Path]:
     """Remove every built env named ``target`` (or the one folder ``<name>-<hash12>``)."""
     from filelock import FileLock
 
-    home = home or store.vlmhb_home()
+    home = store.resolve_home(home)
     doomed = [
         info for info in store.list_env_folders(home, sizes=False)
         if info.key == target or (info.name == target and not info.key.startswith(store.TMP_PREFIX))
@@ -66,8 +66,8 @@ def plan_prune(*, root: Path | None = None, home: Path | None = None) -> list[st
     and leftovers of killed builds whose lock nobody holds."""
     from filelock import FileLock, Timeout
 
-    root = root or default_root()
-    home = home or store.vlmhb_home()
+    root = Path(root) if root else default_root()
+    home = store.resolve_home(home)
     current: dict[str, str] = {}
     doomed = []
     for info in store.list_env_folders(home, sizes=False):
@@ -91,7 +91,7 @@ def prune_envs(
     *, root: Path | None = None, home: Path | None = None, dry_run: bool = False
 ) -> list[store.EnvInfo]:
     """Remove what ``plan_prune`` lists (nothing when ``dry_run``); return the list."""
-    home = home or store.vlmhb_home()
+    home = store.resolve_home(home)
     doomed = plan_prune(root=root, home=home)
     if not dry_run:
         for info in doomed:

@@ -69,7 +69,7 @@ def lockfile_path(root: Path, name: str) -> Path:
 
 def known_envs(root: Path | None = None) -> list[str]:
     """Names of the envs that have a recipe (``envs/<name>/requirements.in``), sorted."""
-    base = (root or default_root()) / "envs"
+    base = (Path(root) if root else default_root()) / "envs"
     if not base.is_dir():
         return []
     return sorted(p.parent.name for p in base.glob("*/requirements.in"))
@@ -77,7 +77,7 @@ def known_envs(root: Path | None = None) -> list[str]:
 
 def load_recipe(name: str, root: Path | None = None) -> Recipe:
     """Read the recipe of ``name``; an unknown name raises an ``EnvError`` listing the known."""
-    root = root or default_root()
+    root = Path(root) if root else default_root()
     if not _NAME.match(name):
         raise EnvError(name, "invalid env name (use lower-case letters, digits, '.', '_', '-')")
     folder = root / "envs" / name

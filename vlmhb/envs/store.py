@@ -33,6 +33,11 @@ def vlmhb_home() -> Path:
     return Path(value).expanduser() if value else Path.home() / ".cache" / "vlmhb"
 
 
+def resolve_home(home: Path | str | None) -> Path:
+    """``home`` as a Path, or ``vlmhb_home()`` when None."""
+    return Path(home) if home else vlmhb_home()
+
+
 def envs_dir(home: Path) -> Path:
     """The folder holding built envs."""
     return home / "envs"
