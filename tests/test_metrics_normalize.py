@@ -27,6 +27,8 @@ from vlmhb.metrics._fields import canonical_field, field_kind
         ("digits", "7707083893", "7707 083 893"),
         ("amount", "1234.50", "1 234,5 руб."),
         ("text", "Карбаинов", "Фамилия: Карбаинов"),
+        ("text", "Карбаинов", "surname: Карбаинов"),
+        ("date", "13.09.1985", "Дата рождения - 13.09.1985"),
         ("text", "Карбаинов", "КАРБАИНОВ."),
         ("text", "Ёлкин", "Елкин"),
         ("text", "Ивaнов", "Иванов"),  # Latin a inside a Cyrillic word

@@ -2,10 +2,14 @@
 
 Every aggregate is a ratio of sums: ``value = sum(num) / sum(den)`` over the units of a
 group. A mean is the case ``den = 1``; micro CER is ``num = edits, den = reference length``;
-field F1 is ``num = 2 * true positives, den = predicted + reference pairs``. That one shape
-makes the bootstrap one matrix product: sum num and den per document (D documents), draw
-``B x D`` multinomial document counts (resampling documents with replacement, seeded), and
-divide ``W @ num`` by ``W @ den``. The 95 % interval is the 2.5th-97.5th percentile.
+field F1 is ``num = 2 * true positives, den = predicted + reference pairs``.
+
+That one shape makes the bootstrap a matrix product. Per table, the per-document sums of
+every (group, num/den column) form a ``D x C`` matrix ``S``; a replicate resamples the run's
+D documents with replacement (``B x D`` counts ``W``, seeded), and ``W @ S`` gives every
+group's resampled sums at once. A group's statistic is recomputed on each whole-run resample
+(so a group's document count varies, as it would in a new sample); replicates where a group
+has no denominator are dropped. The 95 % interval is the 2.5th-97.5th percentile.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 UNTAGGED = "untagged"
-_MAX_CELLS = 4_000_000  # replicate x document cells per chunk of the bootstrap
+_MAX_CELLS = 4_000_000  # cells of one dense block (replicates x docs, or docs x columns)
 
 
 @dataclass(frozen=True)
@@ -37,62 +41,36 @@ def den(name: str) -> str:
     return f"{name}:den"
 
 
-def _bootstrap(
-    doc_num: np.ndarray, doc_den: np.ndarray, seed: int, n_boot: int
+def _resample_counts(rng: np.random.Generator, replicates: int, docs: int) -> np.ndarray:
+    """``replicates x docs`` counts: how often each document is drawn in each replicate."""
+    draws = rng.integers(0, docs, size=(replicates, docs))
+    draws += np.arange(replicates)[:, None] * docs
+    return np.bincount(draws.ravel(), minlength=replicates * docs).reshape(replicates, docs)
+
+
+def _intervals(
+    sums: np.ndarray, n_metrics: int, seed: int, n_boot: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile 95 % interval per column of the ``D x M`` per-document sums."""
-    docs = doc_num.shape[0]
+    """Percentile 95 % intervals for ``D x (G * 2M)`` per-document sums (num block, den block
+    per group); returns two ``G x M`` arrays."""
+    docs, columns = sums.shape
+    groups = columns // (2 * n_metrics)
     rng = np.random.default_rng(seed)
     chunk = max(1, _MAX_CELLS // max(docs, 1))
-    ratios = []
+    ratios = np.empty((n_boot, groups, n_metrics))
     for start in range(0, n_boot, chunk):
         size = min(chunk, n_boot - start)
-        weights = rng.multinomial(docs, np.full(docs, 1.0 / docs), size=size).astype(float)
-        top, bottom = weights @ doc_num, weights @ doc_den
+        weights = _resample_counts(rng, size, docs).astype(float)
+        totals = (weights @ sums).reshape(size, groups, 2, n_metrics)
+        top, bottom = totals[:, :, 0, :], totals[:, :, 1, :]
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratios.append(np.where(bottom > 0, top / bottom, np.nan))
-    stacked = np.vstack(ratios)
-    low = np.full(stacked.shape[1], np.nan)
-    high = np.full(stacked.shape[1], np.nan)
-    for column in range(stacked.shape[1]):
-        finite = stacked[:, column][~np.isnan(stacked[:, column])]
-        if finite.size:
-            low[column], high[column] = np.percentile(finite, [2.5, 97.5])
+            ratios[start : start + size] = np.where(bottom > 0, top / bottom, np.nan)
+    low = np.full((groups, n_metrics), np.nan)
+    high = np.full((groups, n_metrics), np.nan)
+    seen = ~np.isnan(ratios).all(axis=0)
+    if seen.any():
+        low[seen], high[seen] = np.nanpercentile(ratios[:, seen], [2.5, 97.5], axis=0)
     return low, high
-
-
-def _group_rows(
-    units: pd.DataFrame, aggregates: list[Aggregate], seed: int, n_boot: int
-) -> list[dict[str, object]]:
-    num_cols = [num(a.name) for a in aggregates]
-    den_cols = [den(a.name) for a in aggregates]
-    per_doc = units.groupby("doc_id", sort=True)[num_cols + den_cols].sum()
-    doc_num = per_doc[num_cols].to_numpy(float)
-    doc_den = per_doc[den_cols].to_numpy(float)
-    total_num, total_den = doc_num.sum(axis=0), doc_den.sum(axis=0)
-    counts = (units[den_cols].to_numpy(float) > 0).sum(axis=0)
-    if n_boot > 0 and len(per_doc):
-        low, high = _bootstrap(doc_num, doc_den, seed, n_boot)
-    else:
-        low = high = np.full(len(aggregates), np.nan)
-    rows: list[dict[str, object]] = []
-    for i, aggregate in enumerate(aggregates):
-        if counts[i] == 0:
-            continue
-        if aggregate.count:
-            value, ci_low, ci_high = total_num[i], np.nan, np.nan
-        else:
-            value, ci_low, ci_high = total_num[i] / total_den[i], low[i], high[i]
-        rows.append(
-            {
-                "metric": aggregate.name,
-                "value": float(value),
-                "ci_low": float(ci_low),
-                "ci_high": float(ci_high),
-                "n": int(counts[i]),
-            }
-        )
-    return rows
 
 
 def aggregate_table(
@@ -106,10 +84,48 @@ def aggregate_table(
     columns = [*([by] if by else []), "metric", "value", "ci_low", "ci_high", "n"]
     if by == "tag":
         units = units.assign(tag=[list(t) or [UNTAGGED] for t in units["tags"]]).explode("tag")
-    rows: list[dict[str, object]] = []
+    keep = np.ones(len(units), bool) if by is None else units[by].notna().to_numpy()
+    units = units[keep]
+    doc_index, doc_ids = pd.factorize(units["doc_id"], sort=True)
     if by is None:
-        rows = _group_rows(units, aggregates, seed, n_boot)
+        group_index, groups = np.zeros(len(units), np.int64), pd.Index([None])
     else:
-        for key, group in units.dropna(subset=[by]).groupby(by, sort=True):
-            rows += [{by: key, **row} for row in _group_rows(group, aggregates, seed, n_boot)]
+        group_index, groups = pd.factorize(units[by], sort=True)
+    value_cols = [num(a.name) for a in aggregates] + [den(a.name) for a in aggregates]
+    values = units[value_cols].to_numpy(float)
+    n_groups, n_metrics, n_docs = len(groups), len(aggregates), len(doc_ids)
+    counts = np.zeros((n_groups, n_metrics), np.int64)
+    np.add.at(counts, group_index, values[:, n_metrics:] > 0)
+    # per (group, document) sums: the only thing the bootstrap needs
+    per_doc = pd.DataFrame(values).groupby([group_index, doc_index], sort=True).sum()
+    g_of = per_doc.index.get_level_values(0).to_numpy()
+    d_of = per_doc.index.get_level_values(1).to_numpy()
+    sums = per_doc.to_numpy(float)
+    totals = np.zeros((n_groups, 2 * n_metrics))
+    np.add.at(totals, g_of, sums)
+    totals = totals.reshape(n_groups, 2, n_metrics)
+    low = np.full((n_groups, n_metrics), np.nan)
+    high = np.full((n_groups, n_metrics), np.nan)
+    step = max(1, _MAX_CELLS // max(n_docs * 2 * n_metrics, 1))
+    for first in range(0, n_groups if n_boot > 0 else 0, step):
+        last = min(first + step, n_groups)
+        rows_in = (g_of >= first) & (g_of < last)
+        block = np.zeros((n_docs, last - first, 2 * n_metrics))
+        block[d_of[rows_in], g_of[rows_in] - first] = sums[rows_in]
+        low[first:last], high[first:last] = _intervals(
+            block.reshape(n_docs, -1), n_metrics, seed, n_boot
+        )
+    rows: list[dict[str, object]] = []
+    for g, group in enumerate(groups):
+        for m, aggregate in enumerate(aggregates):
+            n = int(counts[g, m])
+            if n == 0:
+                continue
+            top, bottom = totals[g, 0, m], totals[g, 1, m]
+            row = {"metric": aggregate.name, "n": n}
+            if aggregate.count:
+                row.update(value=float(top), ci_low=np.nan, ci_high=np.nan)
+            else:
+                row.update(value=float(top / bottom), ci_low=low[g, m], ci_high=high[g, m])
+            rows.append({by: group, **row} if by else row)
     return pd.DataFrame(rows, columns=columns)

@@ -55,9 +55,10 @@ def field_kind(name: str | None) -> str:
 
 
 def field_labels() -> list[str]:
-    """Every known label, longest first (for label-echo stripping)."""
+    """Every known label and field name, longest first (for label-echo stripping)."""
     labels = {label for _, labels in FIELDS.values() for label in labels}
-    return sorted(labels | {"ответ"}, key=len, reverse=True)
+    names = {variant for name in FIELDS for variant in (name, name.replace("_", " "))}
+    return sorted(labels | names | {"ответ"}, key=len, reverse=True)
 
 
 _MONTHS = (
