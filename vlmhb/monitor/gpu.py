@@ -68,6 +68,15 @@ def init_nvml(nvml: Any | None) -> str:
     return STATUS_OK
 
 
+def nvml_status(nvml: Any | None = None) -> str:
+    """``ok``, ``no NVML library`` or ``no GPU (NVML: …)``: can NVML be used here?"""
+    nvml = nvml or import_nvml()
+    status = init_nvml(nvml)
+    if status == STATUS_OK:
+        _shutdown(nvml)
+    return status
+
+
 def visible_gpus(nvml: Any | None = None) -> list[int]:
     """NVML indices of every GPU on this machine; [] without NVML or GPU."""
     nvml = nvml or import_nvml()

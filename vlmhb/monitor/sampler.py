@@ -77,6 +77,7 @@ class ResourceMonitor:
         self._gpu_status = _NOT_STARTED
         self._energy_sources: dict[int, str | None] = {}
         self._thread_cpu_s = 0.0
+        self._setup_cpu_s = 0.0
         self._start_unix: float | None = None
         self._failed: set[str] = set()
 
@@ -165,6 +166,7 @@ class ResourceMonitor:
         )
         summary["start_unix"] = self._start_unix
         summary["sampler_cpu_s"] = self._thread_cpu_s
+        summary["sampler_setup_cpu_s"] = self._setup_cpu_s
         return summary
 
     @property
@@ -192,15 +194,17 @@ class ResourceMonitor:
                 self._gpu_status = reader.status
                 for name in reader.columns:
                     self._columns[name] = array("d")
+            self._setup_cpu_s = time.thread_time()  # importing and initialising NVML
             next_tick = start
-            while not self._stop.is_set():
+            stopped = False
+            while not stopped:  # at least one tick, even when stopped during the setup
                 self._tick(tree, reader, time.monotonic() - start)
                 self._thread_cpu_s = time.thread_time()
                 next_tick += self.interval_s
                 now = time.monotonic()
                 if next_tick < now:  # fell behind (a slow NVML call): skip the lost ticks
                     next_tick = now
-                self._stop.wait(next_tick - now)
+                stopped = self._stop.wait(next_tick - now)
         except Exception:
             log.exception("resource monitor stopped by an unexpected error")
         finally:
