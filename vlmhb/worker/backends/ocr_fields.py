@@ -26,8 +26,18 @@ _PERSON = {
 }
 
 LABELS: dict[str, dict[str, tuple[str, ...]]] = {
-    "passport": {**_PERSON, "series_number": ("Серия и номер", "Серия и номер паспорта")},
-    "snils": {**_PERSON, "snils": ("Страховой номер", "СНИЛС")},
+    "passport": {
+        **_PERSON,
+        "series_number": ("Серия и номер", "Серия и номер паспорта"),
+        "issued_by": ("Паспорт выдан", "Кем выдан"),
+        "issue_date": ("Дата выдачи",),
+        "department_code": ("Код подразделения",),
+    },
+    "snils": {
+        **_PERSON,
+        "snils": ("Страховой номер", "СНИЛС"),
+        "registration_date": ("Дата регистрации",),
+    },
     "invoice": {
         "number": ("Счёт-фактура №", "Номер счёт-фактуры"),
         "date": ("Дата счёт-фактуры",),
@@ -39,6 +49,21 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
         "buyer_kpp": ("КПП покупателя", "ИНН/КПП покупателя"),
         "total": ("Всего к оплате", "Итого"),
     },
+}
+
+# Fields whose value may wrap onto the following lines.
+MULTILINE = frozenset({"birth_place", "issued_by", "seller", "buyer"})
+# Other printed labels: a wrapped value stops before them.
+STOPPERS: dict[str, tuple[str, ...]] = {
+    "passport": ("Личная подпись", "М.П.", "Российская Федерация"),
+    "snils": ("Дата регистрации", "Страховое свидетельство"),
+    "invoice": (
+        "Адрес",
+        "Грузоотправитель и его адрес",
+        "Грузополучатель и его адрес",
+        "К платёжно-расчётному документу",
+        "Валюта",
+    ),
 }
 
 V01_FIELDS: dict[str, dict[str, str]] = {
@@ -138,30 +163,44 @@ def find_label(lines: Sequence[str], label: str, threshold: float = 0.82) -> Lab
     return best
 
 
-def clean_value(value: str) -> str:
-    """Strip separators, form-line underscores and footnote markers like ``(2а)``."""
+def clean_value(value: str, end: bool = True) -> str:
+    """Strip separators, form-line underscores and footnote markers like ``(2а)``.
+
+    ``end=False`` keeps a trailing comma (the value goes on on the next line).
+    """
     value = value.replace("_", " ")
     value = _FOOTNOTE.sub("", value)
-    return " ".join(value.lstrip(" :;-—–|.,\t").rstrip(" :;-—–|,\t").split())
+    return " ".join(
+        value.lstrip(" :;-—–|.,\t").rstrip(" :;-—–|,\t" if end else " :;-—–|\t").split()
+    )
 
 
-def _value_near(lines: Sequence[str], labels: tuple[str, ...], doc_type: str | None) -> str:
-    """The value after the best-matching label, or on the next line if the label is alone."""
+def _value_near(
+    lines: Sequence[str], labels: tuple[str, ...], doc_type: str | None, multiline: bool = False
+) -> str:
+    """The value after the best-matching label, or on the next line if the label is alone.
+
+    A ``multiline`` value (places, names of organisations) takes up to two more lines while
+    they do not start with a label of the form.
+    """
     hits = [hit for label in labels if (hit := find_label(lines, label))]
     if not hits:
         return ""
     hit = max(hits, key=lambda h: h.score)
-    value = clean_value(hit.value)
-    if value or hit.line + 1 >= len(lines):
-        return value
-    following = lines[hit.line + 1]
-    if _starts_with_label(following, doc_type):
-        return ""
-    return clean_value(following)
+    parts = [clean_value(hit.value, end=False)] if clean_value(hit.value) else []
+    wanted = (3 if multiline else 1) - len(parts)
+    if parts and _FOOTNOTE.search(hit.value):  # a form's "(2)" marks the end of its value
+        wanted = 0
+    for line in lines[hit.line + 1 : hit.line + 1 + max(wanted, 0)]:
+        if _starts_with_label(line, doc_type):
+            break
+        parts.append(clean_value(line, end=False))
+    return clean_value(" ".join(part for part in parts if part))
 
 
 def _starts_with_label(line: str, doc_type: str | None) -> bool:
     labels = {label for group in LABELS.get(doc_type or "", {}).values() for label in group}
+    labels.update(STOPPERS.get(doc_type or "", ()))
     return any(find_label([line], label, threshold=0.9) for label in labels)
 
 
@@ -189,7 +228,7 @@ def extract_field(lines: Sequence[str], doc_type: str | None, field: str) -> str
     special = _SPECIAL.get((doc_type or "", name))
     if special is not None:
         return special(lines, doc_type)
-    value = _value_near(lines, labels_for(doc_type, name), doc_type)
+    value = _value_near(lines, labels_for(doc_type, name), doc_type, name in MULTILINE)
     if name == "birth_date":
         match = _DATE.search(value)
         return match.group(0) if match else value
@@ -248,10 +287,15 @@ _SPECIAL: dict[tuple[str, str], Callable[[Sequence[str], str | None], str]] = {
 }
 
 
+def document_fields(doc_type: str | None) -> list[str]:
+    """Every field this module knows for ``doc_type`` (empty if unknown)."""
+    return list(LABELS.get(doc_type or "", {}))
+
+
 def extract_document(
     lines: Sequence[str], doc_type: str | None, fields: Sequence[str] | None
 ) -> dict[str, str]:
     """All requested fields (default: every known field of ``doc_type``) that were found."""
-    names = list(fields) if fields else list(LABELS.get(doc_type or "", {}))
+    names = list(fields) if fields else document_fields(doc_type)
     found = {name: extract_field(lines, doc_type, name) for name in names}
     return {name: value for name, value in found.items() if value}

@@ -9,8 +9,12 @@ gets back depends on what it asks for:
   object of the fields found (``doc_type`` says which form);
 * otherwise (``mode`` ``text``, or a plain prompt) → the full transcription.
 
-Load options: ``lang`` (``rus+eng``), ``psm`` (6), ``cache_size`` (64 images), ``parallel``
-(1: images recognized at once in a batch), ``tesseract_cmd`` (path to the binary).
+A field not found is looked for again in the page read with ``fallback_psm`` (4, one column of
+text of varying sizes; ``0`` turns it off), which reads table rows that ``--psm 6`` garbles.
+
+Load options: ``lang`` (``rus+eng``), ``psm`` (6), ``fallback_psm`` (4), ``cache_size`` (64
+pages), ``parallel`` (1: images recognized at once in a batch), ``tesseract_cmd`` (path to
+the binary).
 Latency per request is its share of the OCR time of its images plus extraction; there are
 no tokens.
 """
@@ -21,13 +25,14 @@ import json
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from vlmhb.protocol import Init, Request, Response
 from vlmhb.worker.backends.base import LoadInfo, Result, check_image, package_versions
-from vlmhb.worker.backends.ocr_fields import extract_document, extract_field
+from vlmhb.worker.backends.ocr_fields import document_fields, extract_document, extract_field
 
 APT_HINT = "apt-get install tesseract-ocr tesseract-ocr-rus"
 
@@ -41,10 +46,11 @@ class TesseractBackend:
 
     def __init__(self) -> None:
         self.lang = "rus+eng"
-        self.config = "--psm 6"
+        self.psm = 6
+        self.fallback_psm: int | None = 4
         self.cache_size = 64
         self.parallel = 1
-        self._cache: OrderedDict[tuple[str, float, int], list[str]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, float, int, int], list[str]] = OrderedDict()
         self._pytesseract: Any = None
         self._image_module: Any = None
 
@@ -62,7 +68,9 @@ class TesseractBackend:
         if opts.get("tesseract_cmd"):
             pytesseract.pytesseract.tesseract_cmd = str(opts["tesseract_cmd"])
         self.lang = str(opts.get("lang", "rus+eng"))
-        self.config = f"--psm {int(opts.get('psm', 6))}"
+        self.psm = int(opts.get("psm", 6))
+        fallback = opts.get("fallback_psm", 4)
+        self.fallback_psm = int(fallback) if fallback and int(fallback) != self.psm else None
         self.cache_size = max(1, int(opts.get("cache_size", 64)))
         self.parallel = max(1, int(opts.get("parallel", 1)))
         self._pytesseract, self._image_module = pytesseract, Image
@@ -104,7 +112,7 @@ class TesseractBackend:
         for request in batch:
             for path in dict.fromkeys(request.images):
                 users[path] = users.get(path, 0) + 1
-        todo = [path for path in users if self._cached(path) is None]
+        todo = [path for path in users if self._cached(path, self.psm) is None]
         if self.parallel > 1 and len(todo) > 1:
             with ThreadPoolExecutor(max_workers=self.parallel) as pool:
                 outcomes = dict(zip(todo, pool.map(self._recognize_timed, todo), strict=True))
@@ -118,36 +126,36 @@ class TesseractBackend:
         start = time.perf_counter()
         error = None
         try:
-            self._recognize(path)
+            self._recognize(path, self.psm)
         except Exception as exc:  # one unreadable image is one error response
             error = f"{type(exc).__name__}: {exc}"
         return time.perf_counter() - start, error
 
-    def _key(self, path: str) -> tuple[str, float, int] | None:
+    def _key(self, path: str, psm: int) -> tuple[str, float, int, int] | None:
         try:
             stat = Path(path).stat()
         except OSError:
             return None
-        return (path, stat.st_mtime, stat.st_size)
+        return (path, stat.st_mtime, stat.st_size, psm)
 
-    def _cached(self, path: str) -> list[str] | None:
-        key = self._key(path)
+    def _cached(self, path: str, psm: int) -> list[str] | None:
+        key = self._key(path, psm)
         if key is None or key not in self._cache:
             return None
         self._cache.move_to_end(key)
         return self._cache[key]
 
-    def _recognize(self, path: str) -> list[str]:
-        """The non-empty text lines of one image (cached by path, mtime and size)."""
-        cached = self._cached(path)
+    def _recognize(self, path: str, psm: int) -> list[str]:
+        """The non-empty text lines of one image (cached by path, mtime, size and psm)."""
+        cached = self._cached(path, psm)
         if cached is not None:
             return cached
         check_image(path)
         with self._image_module.open(path) as image:
             image.load()
-            text = self._pytesseract.image_to_string(image, lang=self.lang, config=self.config)
+            text = self._pytesseract.image_to_string(image, lang=self.lang, config=f"--psm {psm}")
         lines = [line.strip() for line in text.splitlines() if line.strip()]
-        key = self._key(path)
+        key = self._key(path, psm)
         if key is not None:
             self._cache[key] = lines
             while len(self._cache) > self.cache_size:
@@ -162,14 +170,24 @@ class TesseractBackend:
         if failed:
             return f"cannot OCR {request.id}: {failed[0]}"
         try:
-            lines = [line for path in request.images for line in self._recognize(path)]
+            lines = self._lines(request, self.psm)
+            text = answer_text(request, lines, self._fallback(request))
         except Exception as exc:  # evicted from the cache and now unreadable
             return f"cannot OCR {request.id}: {type(exc).__name__}: {exc}"
-        text = answer_text(request, lines)
         latency = (
             time.perf_counter() - start + sum(ocr_cost.get(p, 0.0) for p in set(request.images))
         )
         return Response(id=request.id, text=text, latency_s=latency, finish_reason="stop")
+
+    def _lines(self, request: Request, psm: int) -> list[str]:
+        return [line for path in request.images for line in self._recognize(path, psm)]
+
+    def _fallback(self, request: Request) -> Callable[[], list[str]] | None:
+        """Lines read again with the fallback page segmentation, for fields not found."""
+        psm = self.fallback_psm
+        if psm is None:
+            return None
+        return lambda: self._lines(request, psm)
 
 
 def answer_mode(request: Request) -> str:
@@ -184,15 +202,29 @@ def answer_mode(request: Request) -> str:
     return "text"
 
 
-def answer_text(request: Request, lines: list[str]) -> str:
-    """The answer to one request from the recognized lines of its images."""
+def answer_text(
+    request: Request, lines: list[str], fallback: Callable[[], list[str]] | None = None
+) -> str:
+    """The answer to one request from the recognized lines of its images.
+
+    Fields not found in ``lines`` are looked for again in ``fallback()`` (the page read with
+    another segmentation: tables defeat ``--psm 6`` now and then).
+    """
     mode = answer_mode(request)
+    doc_type = request.doc_type
     if mode == "field":
-        return extract_field(lines, request.doc_type, str(request.field))
+        value = extract_field(lines, doc_type, str(request.field))
+        if not value and fallback is not None:
+            value = extract_field(fallback(), doc_type, str(request.field))
+        return value
     if mode == "document":
-        fields = request.generation.get("fields")
-        found = extract_document(
-            lines, request.doc_type, fields if isinstance(fields, list) else None
+        asked = request.generation.get("fields")
+        names = list(asked) if isinstance(asked, list) and asked else document_fields(doc_type)
+        found = extract_document(lines, doc_type, names)
+        missing = [name for name in names if name not in found]
+        if missing and fallback is not None:
+            found.update(extract_document(fallback(), doc_type, missing))
+        return json.dumps(
+            {name: found[name] for name in names if name in found}, ensure_ascii=False
         )
-        return json.dumps(found, ensure_ascii=False)
     return "\n".join(lines)
