@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vlmhb.data.native import write_native
@@ -51,7 +51,7 @@ def import_v01(root: Path, out: Path) -> ImportReport:
                 if image.is_file():
                     shutil.copy2(image, target / rel)
                 images.append(target / rel)
-            moved.append(doc.__class__(**{**doc.__dict__, "images": tuple(images)}))
+            moved.append(replace(doc, images=tuple(images)))
         write_native(target, moved)
         report.datasets.append(target)
         report.problems.extend([*dataset.problems, *dataset.document_problems()])
