@@ -122,6 +122,8 @@ def test_vlm_style_answers_score_as_the_normalization_promises(tmp_path: Path) -
     assert result["mixed_script_answers"] == 2  # Хрuстина and Белeнкова
     assert overall(result)["exact_match"] == pytest.approx(20 / 22)
     assert overall(result)["mixed_script_answers"] == 2
+    assert overall(result)["exact_match_raw"] == pytest.approx(11 / 22)
+    assert overall(result)["cer_raw_micro"] > overall(result)["cer_micro"]
 
 
 def test_join_is_by_id_first_line_wins_missing_and_errors_count_as_empty(tmp_path: Path) -> None:
@@ -209,6 +211,8 @@ def test_text_mode_scores_the_transcription(tmp_path: Path) -> None:
     assert table.loc["p1", "cer"] == 0.0 and table.loc["p1", "field"] == "text"
     assert table.loc["p2", "wer"] == pytest.approx(2 / 5)
     assert overall(result)["wer_micro"] == pytest.approx(2 / 10)
+    by_tag = pd.read_csv(tmp_path / "run/metrics/by_tag.csv")
+    assert set(by_tag["tag"]) == {"untagged"}
 
 
 def test_bootstrap_is_seeded_and_clustered_by_document(tmp_path: Path) -> None:
@@ -291,6 +295,7 @@ def test_cli_subprocess_writes_every_table_without_orchestrator_modules(tmp_path
         ("no_references", "references.jsonl: file not found"),
         ("bad_answer_line", "answers.jsonl:2: not JSON"),
         ("unknown_metric", "unknown metric 'rouge'"),
+        ("no_documents", "references.jsonl: nothing to score in field mode"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, setup: str, message: str) -> None:
@@ -305,6 +310,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, setup: str, message: st
             handle.seek(0)
             handle.write(first + "{broken\n")
             handle.truncate()
+    elif setup == "no_documents":
+        (run / "references.jsonl").write_text("", encoding="utf-8")
     else:
         args = ["--metrics", "cer,rouge"]
     done = subprocess.run(

@@ -86,6 +86,8 @@ def aggregate_table(
         units = units.assign(tag=[list(t) or [UNTAGGED] for t in units["tags"]]).explode("tag")
     keep = np.ones(len(units), bool) if by is None else units[by].notna().to_numpy()
     units = units[keep]
+    if units.empty:
+        return pd.DataFrame([], columns=columns)
     doc_index, doc_ids = pd.factorize(units["doc_id"], sort=True)
     if by is None:
         group_index, groups = np.zeros(len(units), np.int64), pd.Index([None])

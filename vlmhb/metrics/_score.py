@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from vlmhb.metrics._aggregate import Aggregate, aggregate_table, den, num
+from vlmhb.metrics._errors import MetricsInputError
 from vlmhb.metrics._fields import field_kind
 from vlmhb.metrics._normalize import Normalization, is_mixed_script, normalize_text
 from vlmhb.metrics._registry import MetricSpec, resolve_metrics
@@ -150,6 +151,9 @@ def score_run(
     inputs = read_run(run_dir)
     specs = resolve_metrics(metrics if metrics is not None else inputs.plan_metrics)
     samples = build_samples(inputs)
+    if not samples.sample_id:
+        where = str(run_dir / "references.jsonl")
+        raise MetricsInputError(f"nothing to score in {inputs.mode} mode", file=where)
     kinds = [_kind(name) for name in samples.field]
     answer_norm = _normalize_all(samples.answer, kinds, settings)
     reference_norm = _normalize_all(samples.reference, kinds, settings)
@@ -173,10 +177,15 @@ def score_run(
         frame, specs, PairBatch(answer_norm, reference_norm)
     )
     raw = PairBatch(samples.answer, samples.reference)
-    frame = frame.assign(
-        **columns, cer_raw=cer(raw).per_sample, exact_raw=exact_match(raw).per_sample
-    )
+    raw_cer, raw_exact = cer(raw), exact_match(raw)
+    frame = frame.assign(**columns, cer_raw=raw_cer.per_sample, exact_raw=raw_exact.per_sample)
     frame["mixed_script"] = mixed.astype(bool)
+    units[num("exact_match_raw")], units[den("exact_match_raw")] = raw_exact.per_sample, 1.0
+    units[num("cer_raw_micro")], units[den("cer_raw_micro")] = (
+        raw_cer.numerator,
+        raw_cer.denominator,
+    )
+    aggregates += [Aggregate("exact_match_raw"), Aggregate("cer_raw_micro")]
     unit_frame = frame[["doc_id", "doc_type", "field"]].assign(tags=samples.tags, **units)
     unit_frame[num("missing_answer_rate")] = frame["missing"].to_numpy(float)
     unit_frame[den("missing_answer_rate")] = 1.0
@@ -204,6 +213,7 @@ def score_run(
 
     higher = {spec.name: spec.higher_is_better for spec in specs}
     higher.update(DOCUMENT_AGGREGATES, missing_answer_rate=False, mixed_script_answers=False)
+    higher.update(exact_match_raw=True, cer_raw_micro=False)
     result: dict[str, Any] = {
         "version": VERSION,
         "mode": inputs.mode,
