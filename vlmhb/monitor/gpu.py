@@ -24,7 +24,6 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -46,7 +45,7 @@ def gpu_columns(index: int) -> list[str]:
     return [f"gpu{index}_{name}" for name in GPU_COLUMNS]
 
 
-def import_nvml() -> ModuleType | None:
+def import_nvml() -> Any:
     """The ``pynvml`` module of ``nvidia-ml-py``, or None where it is not installed."""
     try:
         import pynvml
@@ -55,7 +54,7 @@ def import_nvml() -> ModuleType | None:
     return pynvml
 
 
-def init_nvml(nvml: Any | None) -> str:
+def init_nvml(nvml: Any) -> str:
     """Initialise NVML; return ``"ok"`` or why it cannot be used (never raises)."""
     if nvml is None:
         return STATUS_NO_LIBRARY
@@ -68,18 +67,18 @@ def init_nvml(nvml: Any | None) -> str:
     return STATUS_OK
 
 
-def nvml_status(nvml: Any | None = None) -> str:
+def nvml_status(nvml: Any = None) -> str:
     """``ok``, ``no NVML library`` or ``no GPU (NVML: …)``: can NVML be used here?"""
-    nvml = nvml or import_nvml()
+    nvml = nvml if nvml is not None else import_nvml()
     status = init_nvml(nvml)
     if status == STATUS_OK:
         _shutdown(nvml)
     return status
 
 
-def visible_gpus(nvml: Any | None = None) -> list[int]:
+def visible_gpus(nvml: Any = None) -> list[int]:
     """NVML indices of every GPU on this machine; [] without NVML or GPU."""
-    nvml = nvml or import_nvml()
+    nvml = nvml if nvml is not None else import_nvml()
     if init_nvml(nvml) != STATUS_OK:
         return []
     try:
@@ -91,9 +90,9 @@ def visible_gpus(nvml: Any | None = None) -> list[int]:
         _shutdown(nvml)
 
 
-def gpu_names(nvml: Any | None = None) -> list[str]:
+def gpu_names(nvml: Any = None) -> list[str]:
     """Names of every GPU on this machine in NVML index order; [] without NVML or GPU."""
-    nvml = nvml or import_nvml()
+    nvml = nvml if nvml is not None else import_nvml()
     if init_nvml(nvml) != STATUS_OK:
         return []
     try:
@@ -146,7 +145,7 @@ class _Gpu:
 class GpuReader:
     """Reads the watched GPUs through an NVML module; never raises out of ``read``."""
 
-    def __init__(self, nvml: Any | None, devices: Sequence[int | str] | None) -> None:
+    def __init__(self, nvml: Any, devices: Sequence[int | str] | None) -> None:
         """Open NVML and resolve ``devices`` (NVML indices or UUIDs; None = every GPU)."""
         self._nvml = nvml
         self._gpus: list[_Gpu] = []
