@@ -23,10 +23,11 @@ def _chart_sections(runs: Sequence[RunData], board) -> list[tuple[str, str, str]
     from vlmhb.report import charts, tables
     from vlmhb.report.html import section
 
-    def block(figs: list[tuple[object | None, str]], empty: str) -> str:
+    def block(figs: list[tuple[object | None, str]], empty: str, wide: bool = False) -> str:
         parts = [charts.figure_html(f, div_id) for f, div_id in figs if f is not None]
+        cls = "charts" if len(parts) > 1 and not wide else "charts one"
         return (
-            f'<div class="charts">{"".join(parts)}</div>'
+            f'<div class="{cls}">{"".join(parts)}</div>'
             if parts
             else f'<p class="muted">{empty}</p>'
         )
@@ -48,6 +49,7 @@ def _chart_sections(runs: Sequence[RunData], board) -> list[tuple[str, str, str]
             ),
         ],
         "No run has per-field or per-document-type metrics.",
+        wide=len(runs) > 10,  # one heatmap a row when there are many run columns
     )
     pareto = block(
         [

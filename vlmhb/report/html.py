@@ -45,7 +45,7 @@ def _asset(name: str) -> str:
 def script_json(data: Any) -> str:
     """JSON safe to place inside a ``<script>`` element."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+    return text.replace("<", "\\u003c")  # no "</script>" or "<!--" can end the element
 
 
 def section(anchor: str, title: str, body: str, note: str | None = None) -> str:

@@ -159,6 +159,9 @@
       drill.render();
       window.vlmhbDrill = drill;
     }
+    if (window.Plotly) {  // charts drawn while the page was still parsing: fit their boxes
+      document.querySelectorAll(".js-plotly-plot").forEach(function (p) { Plotly.Plots.resize(p); });
+    }
     document.documentElement.setAttribute("data-ready-ms", String(Math.round(performance.now())));
   });
 }());
