@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vlmhb.report.load import RunData, load_runs
+if TYPE_CHECKING:  # pandas and plotly load only when a report is built
+    from vlmhb.report.load import RunData
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ def build_report(
     from vlmhb.report import tables
     from vlmhb.report.drilldown import MAX_CELLS, build_drilldown
     from vlmhb.report.html import drill_controls, gaps_html, leaderboard_html, render_page, section
+    from vlmhb.report.load import load_runs
     from vlmhb.report.markdown import render_summary
 
     runs = load_runs([Path(p) for p in run_dirs])
