@@ -150,6 +150,38 @@ def iter_samples(prepared: PreparedRun) -> Iterator[Sample]:
             )
 
 
+def ensure_local_model(prepared: PreparedRun, python: ChildPython) -> None:
+    """Build the tiny test model on first use, in the run's own env (nothing is fetched)."""
+    if prepared.run.model != "tiny-llava" or prepared.run.backend not in {"hf", "vllm"}:
+        return
+    target = Path(prepared.model)
+    if (target / "config.json").is_file():
+        return
+    import os
+    import shutil
+    import subprocess
+
+    from vlmhb.errors import WorkerError
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = target.with_name(f".{target.name}.{os.getpid()}")  # built aside, then renamed
+    shutil.rmtree(building, ignore_errors=True)
+    result = subprocess.run(
+        [str(python.python), "-m", "vlmhb.worker.tiny_model", str(building)],
+        env=child_environment(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        tail = " | ".join(result.stderr.strip().splitlines()[-3:])
+        raise WorkerError(prepared.run_id, f"could not build the tiny model: {tail}")
+    try:
+        building.rename(target)
+    except OSError:  # another run built it meanwhile
+        shutil.rmtree(building, ignore_errors=True)
+
+
 def write_references(prepared: PreparedRun) -> Path:
     """``references.jsonl``: the ground truth of the run's documents (for the metrics stage)."""
     target = prepared.run_dir / REFERENCES
@@ -246,6 +278,7 @@ def infer_run(
     record = new_record(prepared)
     python = child_python(prepared.isolation, prepared.env_name)
     record.env = python.describe()
+    ensure_local_model(prepared, python)
     write_references(prepared)
     record.status = "running"
     record.started_at = time.time()
