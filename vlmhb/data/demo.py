@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from vlmhb.data.model import vlmhb_home
-from vlmhb.data.synth.generate import SynthConfig, render_job
+from vlmhb.data.synth.generate import RenderJob, SynthConfig, render_job
 
 DEMO = SynthConfig(kinds=("passport", "snils", "invoice"), n=4, seed=2024, variants=("clean",))
 DEGRADED = {"passport": "blur", "snils": "rotate", "invoice": "jpeg"}
@@ -28,8 +28,6 @@ def ensure_demo() -> Path:
     """The demo folder, generated first if absent (atomically: built aside, then renamed)."""
     import json
 
-    from vlmhb.data.synth.generate import _Job
-
     target = demo_folder()
     if (target / "annotations.jsonl").is_file():
         return target
@@ -41,7 +39,7 @@ def ensure_demo() -> Path:
         for kind in DEMO.kinds:
             for index in range(1, DEMO.n + 1):
                 variant = DEGRADED[kind] if index == DEMO.n else "clean"
-                lines += render_job(_Job(kind, index, DEMO.seed, (variant,), str(work)))
+                lines += render_job(RenderJob(kind, index, DEMO.seed, (variant,), str(work)))
         with open(work / "annotations.jsonl", "w", encoding="utf-8", newline="\n") as handle:
             handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in lines)
         try:

@@ -20,7 +20,7 @@ from typing import Any
 
 from vlmhb.data.synth.degrade import apply_variant, parse_variant
 from vlmhb.data.synth.fields import DOC_FIELDS
-from vlmhb.errors import Problem, VlmhbError
+from vlmhb.errors import VlmhbError
 
 GENERATOR_VERSION = 1
 
@@ -66,7 +66,9 @@ def document_seed(seed: int, kind: str, index: int, salt: str = "") -> int:
 
 
 @dataclass(frozen=True)
-class _Job:
+class RenderJob:
+    """One document to render in all its variants, into folder ``out``."""
+
     kind: str
     index: int
     seed: int
@@ -74,7 +76,7 @@ class _Job:
     out: str
 
 
-def render_job(job: _Job) -> list[dict[str, Any]]:
+def render_job(job: RenderJob) -> list[dict[str, Any]]:
     """Render one document in all its variants; write the images; return annotation records."""
     from vlmhb.data.synth.layouts import LAYOUTS
     from vlmhb.data.synth.values import VALUES
@@ -128,7 +130,7 @@ def synthesize(out: Path, config: SynthConfig, workers: int | None = None) -> Pa
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     jobs = [
-        _Job(kind, i, config.seed, config.variants, str(out))
+        RenderJob(kind, i, config.seed, config.variants, str(out))
         for kind in config.kinds
         for i in range(1, config.n + 1)
     ]
@@ -150,12 +152,3 @@ def synthesize(out: Path, config: SynthConfig, workers: int | None = None) -> Pa
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     return path
-
-
-def check_config_problems(config: SynthConfig) -> list[Problem]:
-    """Problems with a configuration, as located ``Problem`` objects (for CLI reporting)."""
-    try:
-        config.validate()
-    except SynthError as exc:
-        return [Problem("synth", None, None, str(exc))]
-    return []
