@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 from test_envs import REPO, copy_recipes, home, root, run_in, shared_uv_cache
 
-from vlmhb.envs import ensure_env, list_envs, prune_envs, store
+from vlmhb.envs import ensure_env, installed_versions, list_envs, prune_envs, store
 from vlmhb.envs.lock import check_portable
 from vlmhb.envs.recipe import lock_hash
 from vlmhb.errors import EnvError
@@ -211,3 +212,33 @@ def test_shipped_lockfiles_are_portable_and_hashed() -> None:
         pins = [ln for ln in text.splitlines() if ln and not ln.startswith((" ", "#"))]
         assert all("==" in pin and pin.endswith("\\") for pin in pins), lockfile
         assert "/opt/" not in text and "/root/" not in text, lockfile
+
+
+def test_virtualenv_fallback_builds_the_same_lockfile_and_refuses_bad_hashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VLMHB_ENV_BUILDER", "virtualenv")
+    root = copy_recipes(tmp_path / "repo", ("echo",))
+    shutil.copytree(root / "envs" / "echo", root / "envs" / "six")
+    (root / "lockfiles" / "six.txt").write_text(SIX)
+    home = tmp_path / "home"
+    built = ensure_env("six", root=root, home=home)
+    assert not built.reused and store.read_stamp(built.path).builder == "virtualenv"
+    assert installed_versions(built)["six"] == "1.17.0"
+    assert run_in(built.python, "import six").returncode == 0
+    pip = subprocess.run([str(built.path / "bin" / "pip"), "--version"], capture_output=True)
+    assert pip.returncode == 0 and str(built.path).encode() in pip.stdout  # scripts retargeted
+    assert ensure_env("six", root=root, home=home).reused
+
+    tamper(root / "lockfiles" / "six.txt", "six")
+    with pytest.raises(EnvError, match=r"(?s)failed \(pip\).*six==1\.17\.0"):
+        ensure_env("six", root=root, home=home)
+    assert [p.name for p in (home / "envs").iterdir() if p.name != ".locks"] == [built.path.name]
+
+
+def test_unknown_builder_is_one_line(
+    root: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VLMHB_ENV_BUILDER", "conda")
+    with pytest.raises(EnvError, match=r"VLMHB_ENV_BUILDER must be one of uv, virtualenv"):
+        ensure_env("echo", root=root, home=home)

@@ -5,6 +5,7 @@ lock: ``uv venv`` (absolute interpreter, relocatable, no downloads) into a ``.tm
 next to the final one, ``uv pip sync --require-hashes`` of the lockfile into it, the stamp
 written last, then one atomic rename into place. Whoever waited on the lock finds the stamp
 and reuses the env. A failed build removes its temp folder and leaves earlier envs alone.
+``VLMHB_ENV_BUILDER=virtualenv`` swaps the two uv steps for virtualenv + pip (``fallback.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vlmhb.envs import store
+from vlmhb.envs.fallback import build_with_virtualenv, chosen_builder
 from vlmhb.envs.interpreter import find_interpreter
 from vlmhb.envs.recipe import Recipe, load_recipe, read_lockfile
 from vlmhb.envs.uvtool import run_uv
@@ -85,30 +87,17 @@ def _clear_leftovers(final: Path) -> None:
 
 def _build(recipe: Recipe, lockfile: Path, digest: str, home: Path, final: Path) -> BuiltEnv:
     name = recipe.name
+    builder = chosen_builder(name)
     interpreter = find_interpreter(recipe.python, name)
-    cache = store.uv_cache_dir(home)
-    cache.mkdir(parents=True, exist_ok=True)
     _clear_leftovers(final)
     tmp = final.parent / f"{store.TMP_PREFIX}{final.name}-{os.getpid()}"
     started = time.perf_counter()
     try:
-        made = run_uv(
-            ["venv", "--quiet", "--no-config", "--relocatable", "--python", interpreter, tmp],
-            cache_dir=cache,
-            env_name=name,
-        )
-        if made.returncode != 0:
-            raise EnvError(name, f"`uv venv` failed with {interpreter}", made.tail())
-        synced = run_uv(
-            [
-                "pip", "sync", "--require-hashes", "--link-mode", "hardlink",
-                "--python", store.venv_python(tmp), lockfile,
-            ],
-            cache_dir=cache,
-            env_name=name,
-        )  # fmt: skip
-        if synced.returncode != 0:
-            raise EnvError(name, f"installing {lockfile} failed (uv pip sync)", synced.tail())
+        if builder == "uv":
+            _build_with_uv(name, interpreter, lockfile, tmp, store.uv_cache_dir(home))
+        else:
+            pip_cache = store.pip_cache_dir(home)
+            build_with_virtualenv(name, interpreter, lockfile, tmp, final, pip_cache)
         cfg = _venv_cfg(tmp)
         python_version = cfg.get("version_info", cfg.get("version", ""))
         build_s = time.perf_counter() - started
@@ -122,6 +111,7 @@ def _build(recipe: Recipe, lockfile: Path, digest: str, home: Path, final: Path)
                 uv_version=cfg.get("uv", ""),
                 created=time.time(),
                 build_s=round(build_s, 3),
+                builder=builder,
             ),
         )
         os.rename(tmp, final)
@@ -137,6 +127,26 @@ def _build(recipe: Recipe, lockfile: Path, digest: str, home: Path, final: Path)
         build_s=time.perf_counter() - started,
         reused=False,
     )
+
+
+def _build_with_uv(name: str, interpreter: Path, lockfile: Path, tmp: Path, cache: Path) -> None:
+    """``uv venv`` (relocatable, absolute interpreter) then ``uv pip sync --require-hashes``."""
+    cache.mkdir(parents=True, exist_ok=True)
+    made = run_uv(
+        ["venv", "--quiet", "--no-config", "--relocatable", "--python", interpreter, tmp],
+        cache_dir=cache,
+        env_name=name,
+    )
+    if made.returncode != 0:
+        raise EnvError(name, f"`uv venv` failed with {interpreter}", made.tail())
+    synced = run_uv(
+        ["pip", "sync", "--require-hashes", "--link-mode", "hardlink",
+         "--python", store.venv_python(tmp), lockfile],
+        cache_dir=cache,
+        env_name=name,
+    )  # fmt: skip
+    if synced.returncode != 0:
+        raise EnvError(name, f"installing {lockfile} failed (uv pip sync)", synced.tail())
 
 
 def _venv_cfg(path: Path) -> dict[str, str]:

@@ -7,6 +7,7 @@ Layout under ``$VLMHB_HOME`` (default ``~/.cache/vlmhb``)::
     envs/.tmp-<name>-<lockhash12>-<pid>  a build in progress (renamed into place when done)
     envs/.locks/<name>-<lockhash12>.lock the file lock that serialises builds of one env
     uv-cache/                            uv's cache, on the same filesystem: hard links
+    pip-cache/                           pip's, for the virtualenv fallback builder
 
 An env counts as built only when its folder has the final name *and* a stamp whose lock hash
 matches; a killed build leaves a ``.tmp-`` folder, never a folder that looks complete.
@@ -48,6 +49,11 @@ def uv_cache_dir(home: Path) -> Path:
     return home / "uv-cache"
 
 
+def pip_cache_dir(home: Path) -> Path:
+    """pip's cache for the virtualenv fallback builder."""
+    return home / "pip-cache"
+
+
 def env_key(name: str, lock_hash: str) -> str:
     """``<name>-<lockhash12>``: the folder name of one built env."""
     return f"{name}-{lock_hash[:HASH_CHARS]}"
@@ -79,6 +85,7 @@ class Stamp:
     uv_version: str
     created: float
     build_s: float
+    builder: str = "uv"
     version: int = STAMP_VERSION
 
 

@@ -46,7 +46,11 @@ def find_uv(env: str = "-") -> Path:
     on_path = shutil.which("uv")
     if on_path:
         return Path(on_path)
-    raise EnvError(env, "uv not found: install it with `pip install uv` (or put `uv` on PATH)")
+    raise EnvError(
+        env,
+        "uv not found: install it with `pip install uv` (or put `uv` on PATH); "
+        "where uv cannot run, set VLMHB_ENV_BUILDER=virtualenv",
+    )
 
 
 def uv_environ(cache_dir: Path | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
