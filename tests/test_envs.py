@@ -172,3 +172,13 @@ def test_list_and_remove(root: Path, home: Path) -> None:
     assert remove_env("echo", home=home) == [echo.path]
     assert not echo.path.exists()
     assert [info.name for info in list_envs(home)] == ["tesseract"]
+
+
+def test_changing_the_recipe_python_rebuilds_on_that_python(root: Path, home: Path) -> None:
+    first = ensure_env("echo", root=root, home=home)
+    (root / "envs" / "echo" / "env.toml").write_text('python = "3.12"\n')
+    second = ensure_env("echo", root=root, home=home)
+    assert not second.reused and second.path == first.path
+    assert second.python_version.startswith("3.12.")
+    res = run_in(second.python, "import sys; print(sys.version_info[:2])")
+    assert res.stdout.strip() == "(3, 12)"

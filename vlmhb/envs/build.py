@@ -56,10 +56,18 @@ def ensure_env(name: str, *, root: Path | None = None, home: Path | None = None)
     lockfile, digest = read_lockfile(recipe)
     home = store.resolve_home(home)
     final = store.env_path(home, name, digest)
-    stamp = store.is_complete(final, digest)
+    stamp = _usable(final, digest, recipe)
     if stamp is not None:
         return _reused(name, final, stamp)
     return _build_locked(recipe, lockfile, digest, home, final)
+
+
+def _usable(final: Path, digest: str, recipe: Recipe) -> store.Stamp | None:
+    """The stamp of a finished env of this lockfile on the Python the recipe asks for."""
+    stamp = store.is_complete(final, digest)
+    if stamp is None or not (stamp.python_version + ".").startswith(recipe.python + "."):
+        return None
+    return stamp
 
 
 def _build_locked(recipe: Recipe, lockfile: Path, digest: str, home: Path, final: Path) -> BuiltEnv:
@@ -69,7 +77,7 @@ def _build_locked(recipe: Recipe, lockfile: Path, digest: str, home: Path, final
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     try:
         with FileLock(str(lock_file), timeout=LOCK_TIMEOUT_S):
-            stamp = store.is_complete(final, digest)
+            stamp = _usable(final, digest, recipe)
             if stamp is not None:  # someone else built it while we waited
                 return _reused(recipe.name, final, stamp)
             return _build(recipe, lockfile, digest, home, final)
