@@ -59,6 +59,7 @@ class FakeServer:
         self.headers: list[dict[str, str]] = []
         self.attempts: dict[str, int] = {}
         self.in_flight = 0
+        self.models_status = 200  # what GET /v1/models answers
         self.max_in_flight = 0
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -88,6 +89,12 @@ class FakeServer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
+                if self.headers.get("Authorization") != f"Bearer {SECRET}":
+                    self._reply(401, {"error": "bad key"})
+                    return
+                if server.models_status != 200:
+                    self._reply(server.models_status, {"error": "no such route"})
+                    return
                 self._reply(200, {"object": "list", "data": [{"id": "served-model"}]})
 
             def do_POST(self) -> None:
@@ -262,10 +269,20 @@ def test_concurrency_limit_and_unreadable_image(
     assert server.max_in_flight == 2
 
 
-def test_missing_key_and_unreachable_server_are_fatal(server: FakeServer) -> None:
+def test_missing_key_bad_key_and_unreachable_server_are_fatal(server: FakeServer) -> None:
     messages, _ = run_worker(_init(server.url), [], env={})
     assert messages[0]["type"] == "fatal" and "VLMHB_TEST_KEY" in messages[0]["message"]
+    messages, _ = run_worker(_init(server.url), [], env={"VLMHB_TEST_KEY": "sk-wrong"})
+    assert messages[0]["type"] == "fatal" and "HTTP 401" in messages[0]["message"]
+    assert "sk-wrong" not in messages[0]["message"]
     messages, _ = run_worker(
         _init("http://127.0.0.1:9/v1", max_retries=0), [], env={"VLMHB_TEST_KEY": SECRET}
     )
     assert messages[0]["type"] == "fatal" and "server not usable" in messages[0]["message"]
+
+
+def test_a_server_without_models_route_is_still_usable(server: FakeServer, image: str) -> None:
+    server.models_status = 404
+    request = {"id": "a", "images": [image], "prompt": "ok"}
+    messages, _ = run_worker(_init(server.url), [request], env={"VLMHB_TEST_KEY": SECRET})
+    assert [m["type"] for m in messages] == ["ready", "response"]

@@ -40,6 +40,14 @@ _RETRY_STATUS = {408, 409, 425, 429}
 _PASSED_THROUGH = ("temperature", "top_p", "seed", "stop", "presence_penalty", "frequency_penalty")
 
 
+class HTTPStatusError(RuntimeError):
+    """An HTTP error status not worth retrying (4xx except 408, 409, 425, 429)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class RetryableError(RuntimeError):
     """An attempt failed in a way worth trying again (429, 5xx, connection, timeout)."""
 
@@ -175,7 +183,10 @@ class OpenAIBackend:
             self._send(
                 "GET", f"{options.base_url}/models", None, timeout=min(options.timeout_s, 30.0)
             )
-        except (RetryableError, RuntimeError) as exc:
+        except HTTPStatusError as exc:
+            if exc.status not in (404, 405):  # a server without /models is still a server
+                raise RuntimeError(f"openai backend: server not usable: {exc}") from None
+        except RuntimeError as exc:
             raise RuntimeError(f"openai backend: server not usable: {exc}") from None
 
     def _answer(self, request: Request) -> Result:
@@ -223,7 +234,7 @@ class OpenAIBackend:
                 raise RetryableError(
                     message, _retry_after(exc.headers.get("Retry-After"))
                 ) from None
-            raise RuntimeError(message) from None
+            raise HTTPStatusError(message, exc.code) from None
         except urllib.error.URLError as exc:
             raise RetryableError(f"cannot reach {url}: {exc.reason}") from None
         except (TimeoutError, ConnectionError) as exc:
