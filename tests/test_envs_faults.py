@@ -242,3 +242,16 @@ def test_unknown_builder_is_one_line(
     monkeypatch.setenv("VLMHB_ENV_BUILDER", "conda")
     with pytest.raises(EnvError, match=r"VLMHB_ENV_BUILDER must be one of uv, virtualenv"):
         ensure_env("echo", root=root, home=home)
+
+
+def test_cpu_torch_without_find_links_says_where_to_point(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("UV_FIND_LINKS", raising=False)
+    root = copy_recipes(tmp_path / "repo", ("hf-cpu",))
+    with pytest.raises(EnvError) as info:
+        ensure_env("hf-cpu", root=root, home=home)
+    message = str(info.value)
+    assert "torch==2.13.0+cpu" in message and "point UV_FIND_LINKS at" in message
+    assert "Using Python" not in message
+    assert [p.name for p in (home / "envs").iterdir() if p.name != ".locks"] == []

@@ -8,6 +8,7 @@ never fetch one) and the cache folder we choose; ``shell=False`` always.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -30,7 +31,23 @@ class UvResult:
     def tail(self, lines: int = STDERR_TAIL_LINES) -> str:
         """The last lines of stderr (or stdout when stderr is empty), for error messages."""
         text = self.stderr.strip() or self.stdout.strip()
-        return "\n".join(text.splitlines()[-lines:])
+        kept = [ln for ln in text.splitlines() if not ln.startswith("Using Python ")]
+        hint = local_version_hint(text)
+        return "\n".join(kept[-lines:] + ([hint] if hint else []))
+
+
+def local_version_hint(text: str) -> str:
+    """A hint when uv could not find a local-version pin (``torch==2.13.0+cpu``)."""
+    match = re.search(r"no version of ([\w.-]+==[\w.!]+\+[\w.]+)", text)
+    if not match:
+        return ""
+    where = os.environ.get("UV_FIND_LINKS")
+    if where:
+        return f"hint: {match.group(1)} is a local build; it is not in UV_FIND_LINKS={where}"
+    return (
+        f"hint: {match.group(1)} is a local build, not on PyPI: point UV_FIND_LINKS at the "
+        "folder or index holding its wheel (e.g. UV_FIND_LINKS=/opt/wheels)"
+    )
 
 
 def find_uv(env: str = "-") -> Path:
