@@ -66,9 +66,18 @@ def _overall(run_dir: Path) -> dict[str, float]:
 
 
 def execute_run(
-    prepared: PreparedRun, *, gpus: str | None = None, progress: bool | None = None
+    prepared: PreparedRun,
+    *,
+    gpus: str | None = None,
+    progress: bool | None = None,
+    tracker: Any = None,
 ) -> RunOutcome:
-    """Run the stages of one prepared run; a failure is recorded, not raised."""
+    """Run the stages of one prepared run; a failure is recorded, not raised.
+
+    ``gpus`` becomes the worker's ``CUDA_VISIBLE_DEVICES`` (None: inherited). ``tracker``
+    (an object with ``advance(answer)`` and ``watch(monitor)``, e.g. a line of the
+    scheduler's live board) replaces the run's own progress bar.
+    """
     from vlmhb.evaluate import evaluate_run
     from vlmhb.progress import RunProgress
 
@@ -77,8 +86,13 @@ def execute_run(
     stages = prepared.run.stages
     try:
         if "infer" in stages:
-            with RunProgress(prepared.run.label, prepared.n_samples, progress) as bar:
-                record = infer_run(prepared, gpus=gpus, on_answer=bar.advance, on_monitor=bar.watch)
+            with RunProgress(
+                prepared.run.label, prepared.n_samples, False if tracker else progress
+            ) as bar:
+                shown = tracker or bar
+                record = infer_run(
+                    prepared, gpus=gpus, on_answer=shown.advance, on_monitor=shown.watch
+                )
             outcome.counts = dict(record.counts)
         if "eval" in stages:
             if not (prepared.run_dir / "answers.jsonl").exists():
@@ -106,23 +120,66 @@ def run_plan(
     gpus: str | None = None,
     progress: bool | None = None,
     on_outcome: Any = None,
+    jobs: int = 1,
+    executor: str = "local",
+    slurm: Any = None,
 ) -> PlanOutcome:
-    """Validate the whole plan, then run it row after row; write the report at the end."""
+    """Validate the whole plan, run it, write the report at the end.
+
+    ``executor="local"``: runs share this machine's slots (``vlmhb.scheduler``): ``gpus``
+    lists GPU ids (default: every GPU NVML sees; ``""``: CPU only), each run gets as many
+    as it asks for in ``CUDA_VISIBLE_DEVICES``; ``jobs`` CPU-only runs go side by side.
+    With no GPU and ``jobs=1`` the runs go row after row. ``executor="slurm"``: a Slurm job
+    array through submitit (``slurm``: ``vlmhb.executors.slurm.SlurmOptions``).
+    """
     prepared = prepare_plan(plan, runs_dir=runs_dir, isolation=isolation)
     if dry_run:
         return PlanOutcome([RunOutcome(p, status="dry-run") for p in prepared])
-    outcomes = []
-    for item in prepared:
-        outcome = execute_run(item, gpus=gpus, progress=progress)
-        outcomes.append(outcome)
-        if on_outcome:
-            on_outcome(outcome)
+    if executor == "slurm":
+        from vlmhb.executors.slurm import SlurmOptions, run_on_slurm
+
+        outcomes = run_on_slurm(
+            plan,
+            prepared,
+            runs_dir=runs_dir,
+            isolation=isolation,
+            options=slurm or SlurmOptions(),
+            on_outcome=on_outcome,
+        )
+    elif executor == "local":
+        outcomes = _run_local(prepared, runs_dir, gpus, jobs, progress, on_outcome)
+    else:
+        raise VlmhbError(f"unknown executor {executor!r} (local or slurm)")
     result = PlanOutcome(outcomes)
     wants_report = any("report" in p.run.stages for p in prepared)
     run_dirs = [o.prepared.run_dir for o in outcomes if (o.prepared.run_dir / "run.json").exists()]
     if wants_report and run_dirs:
         result.report = write_report(run_dirs, report or runs_dir / "report.html")
     return result
+
+
+def _run_local(
+    prepared: list[PreparedRun],
+    runs_dir: Path,
+    gpus: str | None,
+    jobs: int,
+    progress: bool | None,
+    on_outcome: Any,
+) -> list[RunOutcome]:
+    from vlmhb.scheduler import default_slots, run_scheduled
+
+    slots = default_slots(gpus, jobs)
+    if slots.parallel:
+        return run_scheduled(
+            prepared, slots, runs_dir=runs_dir, progress=progress, on_outcome=on_outcome
+        )
+    outcomes = []
+    for item in prepared:
+        outcome = execute_run(item, gpus=None, progress=progress)
+        outcomes.append(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+    return outcomes
 
 
 def write_report(run_dirs: list[Path], out_html: Path) -> Path:

@@ -2,8 +2,9 @@
 
 Each command parses its options, calls one library function and maps errors to exit codes:
 0 all good, 1 some runs failed, 2 bad input or a vlmhb error (one line, no traceback),
-130 interrupted. Sub-groups (``env``, ``data``, ``models``) live in ``vlmhb._cli`` and are
-imported only when named, so ``vlmhb --help`` stays fast.
+3 a gate missed (``--fail-under``, ``compare --fail-on-regression``), 130 interrupted.
+Sub-groups (``env``, ``data``, ``models``) live in ``vlmhb._cli`` and are imported only
+when named, so ``vlmhb --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from vlmhb.errors import VlmhbError
 
 EXIT_RUNS_FAILED = 1
 EXIT_USAGE = 2
+EXIT_GATE = 3
 EXIT_INTERRUPTED = 130
 
 LAZY_COMMANDS = {
@@ -111,7 +113,47 @@ def main() -> None:
     default=None,
     help="Where to write the HTML report [default: RUNS_DIR/report.html].",
 )
-@click.option("--gpus", default=None, help="CUDA_VISIBLE_DEVICES for the workers, e.g. 0,1.")
+@click.option(
+    "--gpus",
+    default=None,
+    help="GPU ids to fill, e.g. 0,1,2,3; each run gets the number it asks for in "
+    "CUDA_VISIBLE_DEVICES [default: every GPU NVML sees; '' = CPU only].",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="CPU-only runs (tesseract, echo, openai) side by side.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "slurm"]),
+    default="local",
+    show_default=True,
+    help="local: this machine's GPU slots; slurm: a job array through submitit.",
+)
+@click.option("--partition", default=None, help="Slurm partition.")
+@click.option(
+    "--gpus-per-run",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Slurm: GPUs per run [default: each run's own count].",
+)
+@click.option("--time", "time_limit", default="60", show_default=True, help="Slurm --time per run.")
+@click.option(
+    "--fail-under",
+    multiple=True,
+    metavar="[KEY=VALUE:]METRIC=VALUE",
+    help="Gate: exit 3 when a metric misses it, e.g. exact_match=0.8, cer_micro<=0.1, "
+    "model=tesseract-rus:field=surname:exact_match=0.9 (see vlmhb.gate). Repeatable.",
+)
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write JUnit XML: a testcase per run and per threshold.",
+)
 @reports_errors
 def run(
     plan: Path,
@@ -120,11 +162,29 @@ def run(
     dry_run: bool,
     report_path: Path | None,
     gpus: str | None,
+    jobs: int,
+    executor: str,
+    partition: str | None,
+    gpus_per_run: int | None,
+    time_limit: str,
+    fail_under: tuple[str, ...],
+    junit: Path | None,
 ) -> None:
-    """Run every evaluation run of PLAN (a native or VLMHyperBench v0.1 CSV)."""
-    from vlmhb import api
+    """Run every evaluation run of PLAN (a native or VLMHyperBench v0.1 CSV).
+
+    Exit codes: 0 all good, 1 some runs failed, 2 bad input, 3 a --fail-under threshold
+    was missed, 130 interrupted.
+    """
+    from vlmhb import api, gate
     from vlmhb.cli_tables import print_dry_run, print_outcome_line, print_summary
 
+    thresholds = gate.parse_thresholds(fail_under)
+    slurm = None
+    if executor == "slurm":
+        from vlmhb.executors.slurm import SlurmOptions, parse_minutes
+
+        parse_minutes(time_limit)
+        slurm = SlurmOptions(partition=partition, gpus_per_run=gpus_per_run, time=time_limit)
     result = api.run_plan(
         plan,
         runs_dir=runs_dir,
@@ -132,14 +192,71 @@ def run(
         dry_run=dry_run,
         report=report_path,
         gpus=gpus,
+        jobs=jobs,
+        executor=executor,
+        slurm=slurm,
         on_outcome=print_outcome_line,
     )
     if dry_run:
         print_dry_run(result)
         return
     print_summary(result)
+    checks = gate.check_gate(result.runs, thresholds) if thresholds else None
+    if checks is not None:
+        for check in checks.checks:
+            mark = "pass" if check.passed else "FAIL"
+            click.echo(f"gate {mark}: {check.threshold.spec} [{check.label}] {check.message}")
+    if junit is not None:
+        click.echo(f"junit: {gate.write_junit(result.runs, checks, junit)}")
     if result.failed:
         sys.exit(EXIT_RUNS_FAILED)
+    if checks is not None and checks.missed:
+        sys.exit(EXIT_GATE)
+
+
+@main.command()
+@click.argument("run_a", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("run_b", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--metrics",
+    default="exact,anls,cer",
+    show_default=True,
+    help="by_sample columns to compare (comma-separated).",
+)
+@click.option("--n-boot", type=click.IntRange(min=100), default=2000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--min-delta",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Only flag regressions larger than this, besides beyond the noise.",
+)
+@click.option("--fail-on-regression", is_flag=True, help="Exit 3 when a regression is flagged.")
+@reports_errors
+def compare(
+    run_a: Path,
+    run_b: Path,
+    metrics: str,
+    n_boot: int,
+    seed: int,
+    min_delta: float,
+    fail_on_regression: bool,
+) -> None:
+    """Per-field deltas RUN_B - RUN_A with paired bootstrap CIs; flags regressions."""
+    from vlmhb.compare import compare_runs, print_comparison
+
+    result = compare_runs(
+        run_a,
+        run_b,
+        metrics=[m.strip() for m in metrics.split(",") if m.strip()],
+        n_boot=n_boot,
+        seed=seed,
+        min_delta=min_delta,
+    )
+    print_comparison(result)
+    if fail_on_regression and result.regressions:
+        sys.exit(EXIT_GATE)
 
 
 @main.command()
