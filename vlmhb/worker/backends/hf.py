@@ -8,8 +8,8 @@ Load options (``init.load``): ``dtype`` (``auto`` | ``float32`` | ``bfloat16`` |
 ``device`` (``auto`` | ``cpu`` | ``cuda`` | ``cuda:N``), ``device_map`` (passed through, e.g.
 ``auto`` for a model spread over GPUs), ``min_pixels`` / ``max_pixels`` (Qwen2-VL and
 Qwen2.5-VL image budgets, given to the processor), ``trust_remote_code``,
-``attn_implementation``, ``threads`` (torch CPU threads), ``log_prompts`` (write each
-rendered prompt to stderr, i.e. the worker log).
+``attn_implementation``, ``threads`` (torch CPU threads), ``log_prompts`` / ``log_tokens``
+(write each rendered prompt / each answer's token ids to stderr, i.e. the worker log).
 
 Generation parameters: ``max_new_tokens`` (default 256), ``temperature`` (> 0 samples),
 ``top_p``, ``top_k``, ``repetition_penalty``, ``seed``.
@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from vlmhb.protocol import Init, Request, Response
 from vlmhb.worker.backends.base import LoadInfo, Result, package_versions
@@ -66,6 +66,15 @@ def describe_missing_model(model: str, exc: Exception) -> str:
     where = f"not a local folder, and not in the Hugging Face cache {cache}"
     hub = " (HF_HUB_OFFLINE=1: nothing was fetched)" if offline else ""
     return f"model {model!r} not found: {where}{hub}; {type(exc).__name__}: {exc}"
+
+
+class Prepared(NamedTuple):
+    """One request ready for ``generate``: its place in the batch, id, prompt text, images."""
+
+    index: int
+    request_id: str
+    text: str
+    images: list[Any]
 
 
 class HFBackend:
@@ -141,7 +150,7 @@ class HFBackend:
 
     def generate(self, batch: list[Request]) -> list[Result]:
         results: list[Result | None] = [None] * len(batch)
-        groups: dict[str, list[tuple[int, str, list[Any]]]] = {}
+        groups: dict[str, list[Prepared]] = {}
         params_by_key: dict[str, dict[str, Any]] = {}
         for index, request in enumerate(batch):
             try:
@@ -152,15 +161,11 @@ class HFBackend:
             params = merged_generation(self.generation, request)
             key = json.dumps(params, sort_keys=True, default=str)
             params_by_key[key] = params
-            groups.setdefault(key, []).append((index, text, images))
+            groups.setdefault(key, []).append(Prepared(index, request.id, text, images))
         for key, members in groups.items():
             answers = self.run_group(members, params_by_key[key])
-            for (index, _, _), answer in zip(members, answers, strict=True):
-                results[index] = answer
-        for index, request in enumerate(batch):
-            result = results[index]
-            if isinstance(result, Response):
-                result.id = request.id
+            for member, answer in zip(members, answers, strict=True):
+                results[member.index] = answer
         return [r if r is not None else "no result" for r in results]
 
     def prepare(self, request: Request) -> tuple[str, list[Any]]:
@@ -188,16 +193,16 @@ class HFBackend:
             messages, add_generation_prompt=True, tokenize=False
         )
 
-    def run_group(self, members: list[tuple[int, str, list[Any]]], params: dict) -> list[Result]:
+    def run_group(self, members: list[Prepared], params: dict[str, Any]) -> list[Result]:
         """One ``generate`` call for requests sharing their generation parameters."""
         torch = self.torch
-        texts = [text for _, text, _ in members]
-        images = [image for _, _, group in members for image in group]
+        texts = [member.text for member in members]
+        images = [image for member in members for image in member.images]
         inputs = self.processor(
             text=texts, images=images or None, padding=True, return_tensors="pt"
         ).to(self.model.device)
         max_new = int(
-            params.get("max_new_tokens", params.get("max_tokens", DEFAULT_MAX_NEW_TOKENS))
+            params.get("max_new_tokens") or params.get("max_tokens") or DEFAULT_MAX_NEW_TOKENS
         )
         kwargs: dict[str, Any] = {"max_new_tokens": max_new}
         temperature = float(params.get("temperature", 0) or 0)
@@ -221,11 +226,14 @@ class HFBackend:
         prompt_counts = inputs["attention_mask"].sum(dim=1).tolist()
         stop_ids = self.stop_token_ids()
         answers: list[Result] = []
-        for row, prompt_tokens in zip(new_tokens, prompt_counts, strict=True):
+        for member, row, prompt_tokens in zip(members, new_tokens, prompt_counts, strict=True):
             kept, finish = cut_at_stop(row, stop_ids, max_new)
+            if self.options.get("log_tokens"):
+                ids = row[: len(kept) + 1] if finish == "stop" else kept
+                print(f"[hf] tokens {member.request_id}: {ids}", file=sys.stderr, flush=True)
             answers.append(
                 Response(
-                    id="",
+                    id=member.request_id,
                     text=tokenizer.decode(kept, skip_special_tokens=True),
                     latency_s=elapsed,
                     prompt_tokens=int(prompt_tokens),
