@@ -121,8 +121,3 @@ def read_lockfile(recipe: Recipe) -> tuple[Path, str]:
     if not path.is_file():
         raise EnvError(recipe.name, f"no lockfile {path}; run `vlmhb env lock {recipe.name}`")
     return path, lock_hash(path)
-
-
-def current_python_matches(version: str) -> bool:
-    """Whether the running interpreter is Python ``version`` (e.g. ``"3.11"``)."""
-    return f"{sys.version_info.major}.{sys.version_info.minor}" == version
