@@ -137,9 +137,15 @@ class Chromium:
         return time.monotonic() - start
 
     def wait_for(self, expression: str, timeout: float | None = None) -> None:
-        """Poll a JS condition until it holds."""
+        """Poll a JS condition until it holds (a page still loading reads as not yet)."""
         deadline = time.monotonic() + (timeout or self.timeout)
-        while not self.evaluate(expression):
+        probe = f"(() => {{ try {{ return !!({expression}); }} catch (e) {{ return false; }} }})()"
+        while True:
+            try:
+                if self.evaluate(probe):
+                    return
+            except RuntimeError:  # the execution context was replaced by the navigation
+                pass
             if time.monotonic() > deadline:
                 raise TimeoutError(expression)
             time.sleep(0.05)

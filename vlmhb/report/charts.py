@@ -16,6 +16,7 @@ from vlmhb.report.tables import pareto_front, resource_series
 
 FONT = "DejaVu Sans, Segoe UI, Arial, sans-serif"
 CONFIG = {"displaylogo": False, "responsive": True}
+POINTS_PER_PANEL = 10_000  # resource timelines: points per panel over all runs (page weight)
 
 
 def figure_html(fig: Any, div_id: str) -> str:
@@ -140,7 +141,8 @@ def timelines(runs: Sequence[RunData]) -> Any | None:
         ("rss_mb", "RSS (MB)"),
         ("cpu_pct", "CPU (%)"),
     ]
-    series = [(run, resource_series(run)) for run in runs]
+    per_run = max(100, min(400, POINTS_PER_PANEL // max(1, len(runs))))
+    series = [(run, resource_series(run, max_points=per_run)) for run in runs]
     series = [(r, s) for r, s in series if s is not None]
     panels = [p for p in panels if any(p[0] in s for _, s in series)]
     if not series or not panels:
