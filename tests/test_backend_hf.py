@@ -175,3 +175,27 @@ def test_bad_dtype_and_missing_gpu_are_fatal(hf_python, shim_dir, tiny_model, tm
     answer = running.start(hf_init(tiny_model, device="cuda"))  # no GPU on this machine
     assert answer["type"] == "fatal" and "CUDA" in answer["message"]
     running.close()
+
+
+@pytest.mark.slow  # four worker starts and a model build: ~30 s on two busy cores
+def test_gpu_check_script_runs_on_the_cpu(hf_python, tmp_path):  # noqa: F811
+    """scripts/gpu_check.py (run by hand on a lent GPU) works here with ``--device cpu``."""
+    import json
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py"
+    proc = subprocess.run(
+        [str(hf_python), str(script), "--device", "cpu", "--dtypes", "bfloat16"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["ok"] and report["device"] == "cpu"
+    (run,) = report["runs"]
+    assert run["dtype"] == "bfloat16" and run["versions"]["dtype"] == "bfloat16"
+    assert run["vs_cpu_float32"]["first_token_equal"] == "4/4"
+    assert run["output_tokens"] == 4 * report["max_new_tokens"] or "stop" in run["finish_reasons"]
