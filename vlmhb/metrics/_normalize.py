@@ -123,7 +123,7 @@ def normalize_text(text: str, kind: str = "text", settings: Normalization = Norm
         text = text.casefold()
     if s.yo_to_ye:
         text = text.replace("ё", "е").replace("Ё", "Е")
-    if s.strip_label_echo and kind != "page":
+    if s.strip_label_echo and kind != "page" and (":" in text or "=" in text or " - " in text):
         text = _LABEL_ECHO.sub("", text, count=1)
     if s.collapse_whitespace:
         text = " ".join(text.split())

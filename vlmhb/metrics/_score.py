@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vlmhb.metrics._aggregate import Aggregate, aggregate_table, den, num
+from vlmhb.metrics._aggregate import Aggregate, aggregate_tables, den, num
 from vlmhb.metrics._errors import MetricsInputError
 from vlmhb.metrics._fields import field_kind
 from vlmhb.metrics._normalize import Normalization, is_mixed_script, normalize_text
@@ -204,10 +204,7 @@ def score_run(
     out = run_dir / "metrics"
     out.mkdir(exist_ok=True)
     _write_table(frame, out, "by_sample")
-    tables = {
-        name: aggregate_table(unit_frame, aggregates, by, seed=seed, n_boot=n_boot)
-        for name, by in TABLES.items()
-    }
+    tables = aggregate_tables(unit_frame, aggregates, TABLES, seed=seed, n_boot=n_boot)
     for name, table in tables.items():
         _write_table(table, out, name)
 
