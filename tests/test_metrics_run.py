@@ -170,7 +170,7 @@ def _doc_answer(doc_id: str, answer: str, error: str | None = None) -> dict[str,
 
 def test_document_mode_parses_leniently_and_counts_failures(tmp_path: Path) -> None:
     fields = {"surname": "Осипов", "name": "Иван", "birth_date": "13.09.1985"}
-    refs = [_doc(f"d{i}", fields) for i in range(5)]
+    refs = [_doc(f"d{i}", fields) for i in range(6)] + [_doc("empty", {})]
     answers = [
         _doc_answer(
             "d0",
@@ -181,14 +181,16 @@ def test_document_mode_parses_leniently_and_counts_failures(tmp_path: Path) -> N
         _doc_answer("d2", "Фамилия Осипов, имя Иван"),  # not JSON: a failure, not {}
         _doc_answer("d3", '{"surname": "Осипов"}'),  # two fields missing
         _doc_answer("d4", "", error="timeout"),
+        _doc_answer("d5", ""),  # answered with nothing: a parse failure
     ]
     result = score_run(write_run(tmp_path / "run", refs, answers, mode="document"), n_boot=100)
     scores = overall(result)
     # predicted pairs: d0 3, d1 3 (one invented), d3 1 -> 7; correct: d0 3, d1 1, d3 1 -> 5
     assert scores["field_precision"] == pytest.approx(5 / 7)
-    assert scores["field_recall"] == pytest.approx(5 / 15)
-    assert scores["field_f1"] == pytest.approx(2 * 5 / (7 + 15))
-    assert scores["json_parse_failure_rate"] == pytest.approx(1 / 4)  # d4 had no answer
+    assert scores["field_recall"] == pytest.approx(5 / 18)
+    assert scores["field_f1"] == pytest.approx(2 * 5 / (7 + 18))
+    # d4 failed (counted by errored_answers); "empty" has no answer line (missing)
+    assert scores["json_parse_failure_rate"] == pytest.approx(2 / 5)
     assert scores["missing_field_rate"] == pytest.approx(3 / 9)  # over parsed docs d0 d1 d3
     assert scores["invented_field_rate"] == pytest.approx(1 / 7)
     table = pd.read_parquet(tmp_path / "run/metrics/by_sample.parquet").set_index("sample_id")
@@ -196,7 +198,7 @@ def test_document_mode_parses_leniently_and_counts_failures(tmp_path: Path) -> N
     assert table.loc["d1:surname", "field_present"] and not table.loc["d3:name", "field_present"]
     by_field = pd.read_csv(tmp_path / "run/metrics/by_field.csv")
     recall = by_field.query("field == 'surname' and metric == 'field_recall'")["value"].item()
-    assert recall == pytest.approx(3 / 5)
+    assert recall == pytest.approx(3 / 6)
 
 
 def test_text_mode_scores_the_transcription(tmp_path: Path) -> None:

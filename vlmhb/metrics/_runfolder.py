@@ -124,7 +124,11 @@ def read_run(run_dir: Path, mode: str | None = None) -> RunInputs:
         doc_id = row.get("doc_id")
         if not isinstance(doc_id, str):
             raise MetricsInputError("missing 'doc_id'", str(run_dir / "answers.jsonl"), number)
-        key = (doc_id, row.get("field") if mode == "field" else None)
+        name = row.get("field")
+        sample_id = str(row.get("id") or "")
+        if mode == "field" and name is None and sample_id.startswith(f"{doc_id}:"):
+            name = sample_id[len(doc_id) + 1 :]  # older lines: the field only in the id
+        key = (doc_id, name if mode == "field" else None)
         if key in inputs.answers:
             inputs.duplicate_answers += 1
             continue

@@ -36,6 +36,7 @@ class Samples:
     doc_answered: dict[str, bool] = _field(default_factory=dict)
     doc_json_ok: dict[str, bool] = _field(default_factory=dict)
     doc_invented: dict[str, int] = _field(default_factory=dict)
+    doc_meta: dict[str, tuple[str, list[str]]] = _field(default_factory=dict)
     docs_without_text: int = 0
 
     def add(
@@ -85,12 +86,13 @@ def build_samples(inputs: RunInputs) -> Samples:
 
 def _add_document(samples: Samples, ref: dict, answer: Answer | None) -> None:
     doc_id = ref["doc_id"]
-    answered = answer is not None and answer.error is None and bool(answer.text.strip())
-    parsed = parse_document_answer(answer.text) if answered and answer else None
+    answered = answer is not None and answer.error is None  # an empty answer fails to parse
+    parsed = parse_document_answer(answer.text) if answer is not None and answered else None
     values, invented = match_fields(parsed, list(ref["fields"])) if parsed is not None else ({}, 0)
     samples.doc_answered[doc_id] = answered
     samples.doc_json_ok[doc_id] = parsed is not None
     samples.doc_invented[doc_id] = invented
+    samples.doc_meta[doc_id] = (ref["doc_type"], ref["tags"])
     for name, value in ref["fields"].items():
         text = values.get(name, "")
         samples.add(

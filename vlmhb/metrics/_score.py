@@ -99,13 +99,12 @@ def _document_units(frame: pd.DataFrame, samples: Samples) -> tuple[pd.DataFrame
         "missing_field_rate": (zeros, zeros),
         "invented_field_rate": (invented, invented),
     }
-    first = frame.drop_duplicates("doc_id").set_index("doc_id").loc[docs]
     doc_frame = pd.DataFrame(
         {
             "doc_id": docs,
-            "doc_type": first["doc_type"].to_numpy(),
+            "doc_type": [samples.doc_meta[d][0] for d in docs],
             "field": None,
-            "tags": list(first["tags_list"]),
+            "tags": [samples.doc_meta[d][1] for d in docs],
         }
     )
     for name in DOCUMENT_AGGREGATES:
@@ -193,7 +192,7 @@ def score_run(
     aggregates += [Aggregate("missing_answer_rate"), Aggregate("mixed_script_answers", count=True)]
     if inputs.mode == "document":
         frame["json_ok"], frame["field_present"] = samples.json_ok, samples.field_present
-        scored, doc_frame = _document_units(frame.assign(tags_list=samples.tags), samples)
+        scored, doc_frame = _document_units(frame, samples)
         doc_cols = [c for c in scored.columns if c.endswith((":num", ":den"))]
         unit_frame = pd.concat(
             [unit_frame.assign(**scored[doc_cols]), doc_frame], ignore_index=True
