@@ -132,6 +132,7 @@ def test_join_is_by_id_first_line_wins_missing_and_errors_count_as_empty(tmp_pat
     dropped = answers.pop(0)  # last field of doc 2: missing
     errored = next(a for a in answers if a["id"] == "1:Имя")
     errored.update(answer="", error="worker crashed")
+    del next(a for a in answers if a["id"] == "1:Фамилия")["field"]  # field only in the id
     answers.append({**answers[-1], "answer": "дубликат"})  # a later duplicate is ignored
     answers.append({**answers[0], "doc_id": "99", "id": "99:Фамилия"})  # unknown document
     result = score_run(write_run(tmp_path / "run", refs, answers), n_boot=50)
