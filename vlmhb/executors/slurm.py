@@ -103,7 +103,7 @@ def _executor(folder: Path, options: SlurmOptions, gpus: int) -> Any:
         import submitit
     except ImportError as exc:
         raise SlurmError("--executor slurm needs submitit: pip install submitit") from exc
-    executor = submitit.AutoExecutor(folder=folder, cluster="slurm", python=sys.executable)
+    executor = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_python=sys.executable)
     params: dict[str, Any] = {
         "name": "vlmhb",
         "timeout_min": options.timeout_min,
