@@ -286,3 +286,40 @@ def test_a_server_without_models_route_is_still_usable(server: FakeServer, image
     request = {"id": "a", "images": [image], "prompt": "ok"}
     messages, _ = run_worker(_init(server.url), [request], env={"VLMHB_TEST_KEY": SECRET})
     assert [m["type"] for m in messages] == ["ready", "response"]
+
+
+def test_chat_messages_shared_by_the_chat_backends(image: str, tmp_path: Path) -> None:
+    from vlmhb.protocol import Request
+    from vlmhb.worker.backends.chat import (
+        build_messages,
+        image_mime,
+        merged_generation,
+        url_image_part,
+    )
+
+    request = Request(
+        id="a",
+        images=[image, image],
+        prompt="Имя?",
+        system="  ",
+        generation={"max_new_tokens": 4, "mode": "field", "fields": ["name"]},
+    )
+    messages = build_messages(request)
+    assert messages == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image", "image": image},
+                {"type": "image", "image": image},
+                {"type": "text", "text": "Имя?"},
+            ],
+        }
+    ]
+    assert build_messages(request, url_image_part)[0]["content"][0]["image_url"]["url"].startswith(
+        "data:image/png;base64,iVBOR"
+    )
+    assert image_mime(str(tmp_path / "scan.JPG")) == "image/jpeg"
+    assert merged_generation({"max_new_tokens": 64, "temperature": 0}, request) == {
+        "max_new_tokens": 4,
+        "temperature": 0,
+    }
