@@ -75,6 +75,7 @@ def train_tokenizer():  # type: ignore[no-untyped-def]
         pad_token="<pad>",
         extra_special_tokens={"image_token": IMAGE_TOKEN},
         padding_side="left",
+        model_input_names=["input_ids", "attention_mask"],
         chat_template=CHAT_TEMPLATE,
     )
 
@@ -147,7 +148,12 @@ def rename_vision_keys(weights_file: Path) -> None:
 def build_tiny_model(out: Path, seed: int = 0) -> Path:
     """Write the tiny model, tokenizer, processor and chat template into ``out``; return it."""
     import torch
-    from transformers import CLIPImageProcessorPil, LlavaProcessor
+    from transformers import LlavaProcessor
+
+    try:  # transformers 5; 4.x has only the (PIL-based) CLIPImageProcessor
+        from transformers import CLIPImageProcessorPil as ImageProcessor
+    except ImportError:
+        from transformers import CLIPImageProcessor as ImageProcessor
 
     torch.manual_seed(seed)
     tokenizer = train_tokenizer()
@@ -159,7 +165,7 @@ def build_tiny_model(out: Path, seed: int = 0) -> Path:
         tokenizer.bos_token_id,
         tokenizer.eos_token_id,
     )
-    image_processor = CLIPImageProcessorPil(
+    image_processor = ImageProcessor(
         size={"shortest_edge": IMAGE_SIZE},
         crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
     )

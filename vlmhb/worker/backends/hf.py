@@ -54,6 +54,12 @@ def pick_device(torch: Any, device: str) -> str:
     return device
 
 
+def dtype_keyword(version: str) -> str:
+    """``dtype`` for transformers >= 4.56, ``torch_dtype`` before."""
+    parts = [int(p) if p.isdigit() else 0 for p in version.split(".")[:2]]
+    return "dtype" if tuple(parts) >= (4, 56) else "torch_dtype"
+
+
 def describe_missing_model(model: str, exc: Exception) -> str:
     """One line: the model id, where it was looked for, and whether the hub was off."""
     try:
@@ -108,7 +114,9 @@ class HFBackend:
                 processor_kwargs[key] = int(self.options[key])
         model_kwargs: dict[str, Any] = {
             "trust_remote_code": trust,
-            "dtype": dtype if dtype == "auto" else getattr(torch, dtype),
+            dtype_keyword(transformers.__version__): (
+                dtype if dtype == "auto" else getattr(torch, dtype)
+            ),
         }
         if self.options.get("attn_implementation"):
             model_kwargs["attn_implementation"] = self.options["attn_implementation"]
@@ -201,6 +209,7 @@ class HFBackend:
         inputs = self.processor(
             text=texts, images=images or None, padding=True, return_tensors="pt"
         ).to(self.model.device)
+        inputs.pop("token_type_ids", None)  # some tokenizers add it; generate() rejects it
         max_new = int(
             params.get("max_new_tokens") or params.get("max_tokens") or DEFAULT_MAX_NEW_TOKENS
         )
