@@ -226,6 +226,8 @@ def test_unreadable_image_is_an_error_and_the_worker_goes_on(
     assert answers["bad"]["type"] == "error" and "cannot OCR bad" in answers["bad"]["message"]
     assert answers["gone"]["type"] == "error" and "image not found" in answers["gone"]["message"]
     assert answers["good"]["text"] == PASSPORT["surname"]
+    slow = run_worker({**INIT, "load": {"timeout_s": 0.01}}, requests[2:])
+    assert slow[1]["type"] == "error" and "timeout" in slow[1]["message"]
 
 
 def test_missing_russian_data_is_one_fatal_line_naming_apt(tmp_path: Path) -> None:
@@ -272,9 +274,9 @@ def test_fallback_segmentation_finds_what_psm6_lost(docs: dict[str, str]) -> Non
     real = backend._pytesseract.image_to_string
     configs: list[str] = []
 
-    def lossy(image: object, lang: str, config: str) -> str:
+    def lossy(image: object, lang: str, config: str, **kwargs: object) -> str:
         configs.append(config)
-        text = real(image, lang=lang, config=config)
+        text = real(image, lang=lang, config=config, **kwargs)
         if config == "--psm 6":
             text = "\n".join(line for line in text.splitlines() if "Всего" not in line)
         return text

@@ -14,7 +14,7 @@ text of varying sizes; ``0`` turns it off), which reads table rows that ``--psm 
 
 Load options: ``lang`` (``rus+eng``), ``psm`` (6), ``fallback_psm`` (4), ``cache_size`` (64
 pages), ``parallel`` (1: images recognized at once in a batch), ``tesseract_cmd`` (path to
-the binary).
+the binary), ``timeout_s`` (120: one page's OCR; past it, that request is an error).
 Latency per request is its share of the OCR time of its images plus extraction; there are
 no tokens.
 """
@@ -50,6 +50,7 @@ class TesseractBackend:
         self.fallback_psm: int | None = 4
         self.cache_size = 64
         self.parallel = 1
+        self.timeout_s = 120.0
         self._cache: OrderedDict[tuple[str, float, int, int], list[str]] = OrderedDict()
         self._pytesseract: Any = None
         self._image_module: Any = None
@@ -73,6 +74,7 @@ class TesseractBackend:
         self.fallback_psm = int(fallback) if fallback and int(fallback) != self.psm else None
         self.cache_size = max(1, int(opts.get("cache_size", 64)))
         self.parallel = max(1, int(opts.get("parallel", 1)))
+        self.timeout_s = float(opts.get("timeout_s", 120.0))
         self._pytesseract, self._image_module = pytesseract, Image
         version = self._check_installation()
         versions = {"tesseract": version, **package_versions("pytesseract", "pillow")}
@@ -153,7 +155,9 @@ class TesseractBackend:
         check_image(path)
         with self._image_module.open(path) as image:
             image.load()
-            text = self._pytesseract.image_to_string(image, lang=self.lang, config=f"--psm {psm}")
+            text = self._pytesseract.image_to_string(
+                image, lang=self.lang, config=f"--psm {psm}", timeout=self.timeout_s
+            )
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         key = self._key(path, psm)
         if key is not None:
