@@ -113,6 +113,11 @@ def test_build_inputs_carries_system_images_and_overrides() -> None:
     ]
     _, no_images, _ = build_inputs([Request(id="t", images=[], prompt="hi")], template, {})
     assert no_images is None
+    mixed = [
+        Request(id="t", images=[], prompt="hi"),
+        Request(id="i", images=["/d/q.png"], prompt="?"),
+    ]
+    assert build_inputs(mixed, template, {})[1] == [None, ["/d/q.png"]]
 
 
 def test_map_output_tokens_finish_reason_and_abort() -> None:

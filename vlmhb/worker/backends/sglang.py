@@ -58,11 +58,15 @@ def sampling_params(generation: dict[str, Any]) -> dict[str, Any]:
 
 def build_inputs(
     batch: list[Request], render: Render, defaults: dict[str, Any]
-) -> tuple[list[str], list[list[str]] | None, list[dict[str, Any]]]:
-    """Prompts, image data (one list of paths per prompt; ``None`` if no images) and params."""
+) -> tuple[list[str], list[list[str] | None] | None, list[dict[str, Any]]]:
+    """Prompts, image data and sampling params, one of each per request.
+
+    Image data is one list of paths per prompt (``None`` for a prompt without images), or
+    ``None`` altogether when no request has images.
+    """
     prompts = [render(build_messages(request)) for request in batch]
     params = [sampling_params(merged_generation(defaults, request)) for request in batch]
-    images = [list(request.images) for request in batch]
+    images: list[list[str] | None] = [list(request.images) or None for request in batch]
     return prompts, (images if any(images) else None), params
 
 
