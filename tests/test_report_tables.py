@@ -169,9 +169,9 @@ def test_resource_series_downsamples_and_sums_gpus(runs: list) -> None:
 
 def test_char_diff() -> None:
     assert char_diff("Иванов", "Иванов") is None
-    assert char_diff("Иванов", "Ивaнов") == ["=Ив", "-а", "+a", "=нов"]
-    assert char_diff("Пётр", "") == ["-Пётр"]
-    assert char_diff("", "x") == ["+x"]
+    assert char_diff("Иванов", "Ивaнов") == ("=Ив", "-а", "+a", "=нов")
+    assert char_diff("Пётр", "") == ("-Пётр",)
+    assert char_diff("", "x") == ("+x",)
 
 
 def test_drilldown_errors_first_capped_and_images_deduplicated(tmp_path: Path) -> None:

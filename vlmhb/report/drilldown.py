@@ -15,9 +15,10 @@ runs come first; at most ``max_docs`` documents and about ``max_cells`` cells ar
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,16 @@ class DrillDown:
     note: str | None
 
 
-def char_diff(reference: str, answer: str) -> list[str] | None:
+def _records(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    """Rows as dicts, column by column through ``tolist`` (``to_dict`` is slow on Arrow
+    strings)."""
+    names = list(frame.columns)
+    for values in zip(*(frame[c].tolist() for c in names), strict=True):
+        yield dict(zip(names, values, strict=True))
+
+
+@functools.lru_cache(maxsize=65_536)  # the same wrong reading recurs across runs
+def char_diff(reference: str, answer: str) -> tuple[str, ...] | None:
     """Character diff pieces (``=``, ``-``, ``+`` prefixed); None when the strings are equal."""
     if reference == answer:
         return None
@@ -53,7 +63,7 @@ def char_diff(reference: str, answer: str) -> list[str] | None:
             pieces.append("-" + reference[i1:i2])
         if j2 > j1:
             pieces.append("+" + answer[j1:j2])
-    return pieces
+    return tuple(pieces)
 
 
 def _is_wrong(row: dict[str, Any]) -> bool:
@@ -116,7 +126,7 @@ def build_drilldown(
         if samples is None or samples.empty:
             continue
         samples = samples[samples["doc_id"].astype(str).isin(keep)]
-        for row in samples.to_dict("records"):
+        for row in _records(samples):
             doc = docs[str(row["doc_id"])]
             doc.setdefault("type", _text(row.get("doc_type")))
             doc.setdefault("tags", [t for t in _text(row.get("tags")).split(";") if t])
