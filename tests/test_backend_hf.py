@@ -199,3 +199,15 @@ def test_gpu_check_script_runs_on_the_cpu(hf_python, tmp_path):  # noqa: F811
     assert run["dtype"] == "bfloat16" and run["versions"]["dtype"] == "bfloat16"
     assert run["vs_cpu_float32"]["first_token_equal"] == "4/4"
     assert run["output_tokens"] == 4 * report["max_new_tokens"] or "stop" in run["finish_reasons"]
+
+
+def test_stop_and_length_from_generated_tokens():
+    """Pure helpers of the hf backend (importable without torch)."""
+    from vlmhb.worker.backends.hf import cut_at_stop, dtype_keyword
+
+    assert cut_at_stop([5, 6, 2, 3, 3], {2}, 5) == ([5, 6], "stop")
+    assert cut_at_stop([5, 6, 7], {2}, 3) == ([5, 6, 7], "length")
+    assert cut_at_stop([2], {2}, 3) == ([], "stop")
+    assert dtype_keyword("5.24.0") == "dtype"
+    assert dtype_keyword("4.56.1") == "dtype"
+    assert dtype_keyword("4.45.2") == "torch_dtype"

@@ -123,6 +123,7 @@ def test_vllm_cpu_greedy_matches_hf_token_for_token(
     assert len({got[f"r{i}"]["latency_s"] for i in range(4)}) == 1
 
 
+@pytest.mark.slow  # imports vllm (10-40 s)
 def test_vllm_missing_model_is_fatal_before_any_engine(
     vllm_python,
     shim_dir,  # noqa: F811
@@ -136,3 +137,32 @@ def test_vllm_missing_model_is_fatal_before_any_engine(
     assert answer["type"] == "fatal"
     assert "vlmhb-test/no-such-model" in answer["message"]
     assert worker.close() != 0
+
+
+def test_engine_options_from_the_load_section():
+    """The ``LLM(...)`` arguments, without vLLM (pure mapping, runs in the dev venv)."""
+    from vlmhb.worker.backends.vllm import engine_kwargs
+
+    options = {
+        "dtype": "bfloat16",
+        "max_model_len": 8192,
+        "gpu_memory_utilization": 0.85,
+        "tensor_parallel_size": 2,
+        "limit_mm_per_prompt": 3,
+        "min_pixels": 3136,
+        "max_pixels": 1003520,
+        "kv_cache_memory_bytes": None,
+        "log_tokens": True,
+        "device": "cuda",
+    }
+    on_gpu = engine_kwargs(options, on_cpu=False)
+    assert on_gpu == {
+        "dtype": "bfloat16",
+        "max_model_len": 8192,
+        "gpu_memory_utilization": 0.85,
+        "tensor_parallel_size": 2,
+        "limit_mm_per_prompt": {"image": 3},
+        "mm_processor_kwargs": {"min_pixels": 3136, "max_pixels": 1003520},
+    }
+    on_cpu = engine_kwargs({"enforce_eager": False}, on_cpu=True)
+    assert on_cpu == {"enforce_eager": False, "distributed_executor_backend": "uni"}
