@@ -53,7 +53,8 @@ def prepare_plan(
     return [prepare_run(run, runs_dir) for run in runs]
 
 
-def _overall(run_dir: Path) -> dict[str, float]:
+def read_overall(run_dir: Path) -> dict[str, float]:
+    """``metrics/overall.csv`` of a run folder as {metric: value}; {} when not scored."""
     path = run_dir / "metrics" / "overall.csv"
     if not path.exists():
         return {}
@@ -102,7 +103,7 @@ def execute_run(
                 metrics=list(prepared.run.metrics) or None,
                 isolation=prepared.isolation,
             )
-            outcome.overall = _overall(prepared.run_dir)
+            outcome.overall = read_overall(prepared.run_dir)
         outcome.status = "done"
     except VlmhbError as exc:
         outcome.status, outcome.error = "failed", str(exc)

@@ -93,12 +93,12 @@ def parse_threshold(spec: str) -> Threshold:
         )
     metric, op, number = match.groups()
     try:
-        value = float(number)
+        bound = float(number)
     except ValueError as exc:
         raise GateSpecError(f"--fail-under {spec!r}: {number!r} is not a number") from exc
     if op == "=":
         op = "<=" if lower_is_better(metric) else ">="
-    return Threshold(spec, metric, op, value, tuple(selectors))
+    return Threshold(spec, metric, op, bound, tuple(selectors))
 
 
 def parse_thresholds(specs: Sequence[str]) -> list[Threshold]:

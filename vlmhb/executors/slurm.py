@@ -170,7 +170,7 @@ def run_on_slurm(
     say: Callable[[str], None] | None = None,
 ) -> list[Any]:
     """Submit the unfinished runs as job arrays, wait, and return one outcome per run."""
-    from vlmhb.api import _overall
+    from vlmhb.api import read_overall
 
     say = say or (lambda text: print(text, file=sys.stderr, flush=True))
     runs_dir = runs_dir.resolve()
@@ -180,7 +180,7 @@ def run_on_slurm(
     groups: dict[int, list[int]] = {}
     for index, item in enumerate(prepared):
         if is_finished(item):
-            outcomes[index] = _outcome(item, "done", overall=_overall(item.run_dir))
+            outcomes[index] = _outcome(item, "done", overall=read_overall(item.run_dir))
             say(f"slurm: {item.run.label}: already done, not submitted")
             continue
         gpus = options.gpus_per_run if options.gpus_per_run is not None else item.run.gpu_count
