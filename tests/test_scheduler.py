@@ -232,3 +232,31 @@ def test_ctrl_c_stops_every_worker_and_keeps_answers(tmp_path: Path, write_plan)
         assert 0 < record["counts"]["answered"] < 40
         kept = list(iter_jsonl(run_json.parent / "answers.jsonl"))
         assert len(kept) == record["counts"]["answered"]
+
+
+def test_a_bug_in_one_run_thread_fails_that_run_only(tmp_path: Path, write_plan) -> None:
+    """An unexpected exception inside a run (injected: the real runner has none on purpose)."""
+    from vlmhb.api import execute_run
+    from vlmhb.scheduler import run_scheduled
+
+    make_dataset(tmp_path / "ds", n_docs=1, fields=("surname",))
+    plan = write_plan([echo_row(n, 1, delay=0.05) for n in ("a", "bug", "c")])
+    prepared = api.prepare_plan(plan, runs_dir=tmp_path / "runs")
+
+    def execute(item, **kwargs):
+        if item.run.name == "bug":
+            raise RuntimeError("boom")
+        return execute_run(item, **kwargs)
+
+    seen: list[str] = []
+    outcomes = run_scheduled(
+        prepared,
+        Slots(gpus=("0", "1")),
+        runs_dir=tmp_path / "runs",
+        progress=False,
+        on_outcome=lambda o: seen.append(o.prepared.run.name),
+        execute=execute,
+    )
+    assert [o.status for o in outcomes] == ["done", "failed", "done"]
+    assert outcomes[1].error == "RuntimeError: boom"
+    assert sorted(seen) == ["a", "bug", "c"]
