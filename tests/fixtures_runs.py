@@ -415,7 +415,7 @@ def _run_record(
     if spec.gpus and resources is not None:
         mem = resources[[c for c in resources if c.endswith("_mem_used_mb")]].sum(axis=1)
         power = resources[[c for c in resources if c.endswith("_power_w")]].sum(axis=1)
-        energy = float(np.trapezoid(power, resources["t"]))
+        energy = float((getattr(np, "trapezoid", None) or np.trapz)(power, resources["t"]))
         summary.update(
             vram_peak_mb=float(mem.max()),
             energy_j=energy,

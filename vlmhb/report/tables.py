@@ -110,6 +110,12 @@ def _throughput_latency(run: RunData) -> tuple[float, float, float]:
     return rate, p50, p95
 
 
+def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
+    """Area under ``y(x)`` (numpy 2 renamed ``trapz`` to ``trapezoid``)."""
+    integrate = getattr(np, "trapezoid", None) or np.trapz
+    return float(integrate(y, x))
+
+
 def _vram_energy(run: RunData, n_docs: float) -> tuple[float, float]:
     vram = _number(run.summary("vram_peak_mb"))
     per_doc = _number(run.summary("energy_per_doc_j"))
@@ -123,7 +129,7 @@ def _vram_energy(run: RunData, n_docs: float) -> tuple[float, float]:
         power = gpu_columns(res, "power_w")
         if math.isnan(per_doc) and power and n_docs and len(res) > 1:
             t = res["t"].to_numpy(float)
-            energy = float(np.trapezoid(res[power].sum(axis=1).to_numpy(float), t))
+            energy = float(_trapezoid(res[power].sum(axis=1).to_numpy(float), t))
             per_doc = energy / n_docs
     return vram, per_doc
 
