@@ -211,3 +211,51 @@ def test_stop_and_length_from_generated_tokens():
     assert dtype_keyword("5.24.0") == "dtype"
     assert dtype_keyword("4.56.1") == "dtype"
     assert dtype_keyword("4.45.2") == "torch_dtype"
+
+
+def model_variant(tiny: Path, folder: Path, template: str | None) -> Path:
+    """A copy of the tiny model whose chat template is replaced (or removed)."""
+    import shutil
+
+    copy = folder / "variant"
+    shutil.copytree(tiny, copy)
+    if template is None:
+        (copy / "chat_template.jinja").unlink()
+    else:
+        original = (copy / "chat_template.jinja").read_text()
+        (copy / "chat_template.jinja").write_text(template + original)
+    return copy
+
+
+def test_template_refusing_system_gets_it_folded_into_the_user_text(
+    hf_python,  # noqa: F811
+    shim_dir,  # noqa: F811
+    tiny_model,  # noqa: F811
+    doc_images,  # noqa: F811
+    tmp_path,
+):
+    refuse = (
+        "{% if messages[0]['role'] == 'system' %}"
+        "{{ raise_exception('System role not supported') }}{% endif %}"
+    )
+    model = model_variant(tiny_model, tmp_path, refuse)
+    running = ModelWorker(hf_python, shim_dir, tmp_path / "worker.log")
+    assert running.start(hf_init(model))["type"] == "ready"
+    answer = running.ask(requests_for(doc_images, "fold")[:1])["fold0"]
+    assert answer["type"] == "response", answer
+    log = running.stderr_tail(20000)
+    assert running.close() == 0
+    assert "system prompt folded" in log
+    (prompt,) = [line for line in log.splitlines() if "prompt fold0" in line]
+    assert "<|system|>" not in prompt
+    assert (
+        "<|user|>\\n<image>\\nТы внимательный ассистент. SYSTEM-MARKER-42.\\n\\nФамилия?" in prompt
+    )
+
+
+def test_model_without_chat_template_is_fatal(hf_python, shim_dir, tiny_model, tmp_path):  # noqa: F811
+    model = model_variant(tiny_model, tmp_path, None)
+    running = ModelWorker(hf_python, shim_dir, tmp_path / "worker.log")
+    answer = running.start(hf_init(model))
+    running.close()
+    assert answer["type"] == "fatal" and "no chat template" in answer["message"]

@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 from vlmhb.protocol import Init, Request, Response
@@ -93,6 +94,7 @@ class HFBackend:
         self.device = "cpu"
         self.options: dict[str, Any] = {}
         self.generation: dict[str, Any] = {}
+        self.system_folded = False
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -135,6 +137,10 @@ class HFBackend:
             self.model.to(self.device)
         self.model.eval()
         tokenizer = self.tokenizer
+        if not (getattr(self.processor, "chat_template", None) or tokenizer.chat_template):
+            raise RuntimeError(
+                f"model {init.model!r} has no chat template (processor or tokenizer)"
+            )
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -195,8 +201,29 @@ class HFBackend:
         return text, images
 
     def render(self, request: Request) -> str:
-        """The chat template's text for one request, with the generation prompt appended."""
-        messages = build_messages(request)
+        """The chat template's text for one request, with the generation prompt appended.
+
+        A template that refuses a system turn (some do, with a ``TemplateError``) gets the
+        system prompt as the first paragraph of the user's text instead, said once in the log.
+        """
+        from jinja2 import TemplateError
+
+        try:
+            return self.apply_template(build_messages(request))
+        except TemplateError:
+            if not (request.system and request.system.strip()):
+                raise
+        if not self.system_folded:
+            self.system_folded = True
+            print(
+                "[hf] chat template refuses a system turn: system prompt folded into the user text",
+                file=sys.stderr,
+                flush=True,
+            )
+        folded = replace(request, system=None, prompt=f"{request.system}\n\n{request.prompt}")
+        return self.apply_template(build_messages(folded))
+
+    def apply_template(self, messages: list[dict[str, Any]]) -> str:
         return self.processor.apply_chat_template(
             messages, add_generation_prompt=True, tokenize=False
         )
