@@ -142,8 +142,11 @@ def timelines(runs: Sequence[RunData]) -> Any | None:
         ("cpu_pct", "CPU (%)"),
     ]
     per_run = max(100, min(400, POINTS_PER_PANEL // max(1, len(runs))))
-    series = [(run, resource_series(run, max_points=per_run)) for run in runs]
-    series = [(r, s) for r, s in series if s is not None]
+    series: list[tuple[RunData, pd.DataFrame]] = []
+    for run in runs:
+        frame = resource_series(run, max_points=per_run)
+        if frame is not None:
+            series.append((run, frame))
     panels = [p for p in panels if any(p[0] in s for _, s in series)]
     if not series or not panels:
         return None

@@ -112,7 +112,7 @@ def _throughput_latency(run: RunData) -> tuple[float, float, float]:
 
 def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
     """Area under ``y(x)`` (numpy 2 renamed ``trapz`` to ``trapezoid``)."""
-    integrate = getattr(np, "trapezoid", None) or np.trapz
+    integrate = getattr(np, "trapezoid", None) or getattr(np, "trapz")  # noqa: B009
     return float(integrate(y, x))
 
 

@@ -15,9 +15,9 @@ def thumbnail_data_url(path: Path, size: int = THUMB_PX) -> str | None:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            img.draft("RGB", (size, size))  # JPEG sources decode at a reduced scale
-            img = img.convert("RGB")
+        with Image.open(path) as source:
+            source.draft("RGB", (size, size))  # JPEG sources decode at a reduced scale
+            img = source.convert("RGB")
             img.thumbnail((size, size))
             buf = io.BytesIO()
             img.save(buf, "JPEG", quality=JPEG_QUALITY, optimize=True)
