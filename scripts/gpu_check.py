@@ -202,6 +202,31 @@ def compare(run: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def preflight(device: str) -> list[str]:
+    """What this Python lacks for the check (packages, a CUDA GPU), as readable lines."""
+    import importlib.util
+
+    needed = {
+        "torch": "torch",
+        "transformers": "transformers",
+        "tokenizers": "tokenizers",
+        "safetensors": "safetensors",
+        "PIL": "pillow",
+        "jinja2": "jinja2",
+    }
+    missing = [
+        f"package {pkg} not importable in {sys.executable}"
+        for module, pkg in needed.items()
+        if importlib.util.find_spec(module) is None
+    ]
+    if not missing and device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            missing.append(f"torch {torch.__version__} sees no CUDA GPU (use --device cpu?)")
+    return missing
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build, run, compare, print JSON; exit 1 on failure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -210,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="write model, images and logs here instead")
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    missing = preflight(args.device)
+    if missing:
+        print(json.dumps({"ok": False, "problems": missing}, ensure_ascii=False, indent=1))
+        return 1
     with tempfile.TemporaryDirectory(prefix="vlmhb-gpu-check-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
