@@ -47,7 +47,9 @@ def env_python(name: str) -> Path:
             reason = f"ensure_env({name!r}) failed: {exc}"
     except ImportError as exc:
         reason = f"vlmhb.envs not importable: {exc}"
-    pytest.skip(
+    # In CI the env must build: a skip there would hide a broken env.
+    stop = pytest.fail if os.environ.get("CI") else pytest.skip
+    stop(
         f"NO {name} ENV: set ${var} to its python or make `vlmhb env` able to build it "
         f"(UV_FIND_LINKS for the +cpu torch wheel); {reason}"
     )

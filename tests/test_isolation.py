@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,14 @@ def test_every_module_imports_on_its_own() -> None:
         check=False,
     )
     assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_local_children_keep_the_orchestrators_pythonpath(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Under ``local`` isolation a child must see packages the parent reaches via PYTHONPATH."""
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    local = child_python("local", "echo").environment()
+    assert local["PYTHONPATH"].split(os.pathsep)[1:] == [str(tmp_path)]
+    venv = child_python("venv", "echo").environment()
+    assert str(tmp_path) not in venv["PYTHONPATH"]

@@ -273,3 +273,17 @@ def test_infer_command_resumes_a_run_folder(tmp_path: Path, write_plan, stage_on
     assert result.returncode == 0, result.stderr
     _assert_exactly_once(run_dir, 9)
     assert os.path.exists(run_dir / "answers.csv")
+
+
+def test_rerun_of_a_finished_run_keeps_its_figures(tmp_path: Path, write_plan) -> None:
+    make_dataset(tmp_path / "ds", n_docs=3)
+    plan = write_plan([{"dataset": "ds", "backend": "echo", "model": "m", "stages": "infer"}])
+    run_once(plan, tmp_path / "runs")
+    run_dir = only_run_dir(tmp_path / "runs")
+    first = json.loads((run_dir / "run.json").read_text("utf-8"))
+    run_once(plan, tmp_path / "runs")
+    second = json.loads((run_dir / "run.json").read_text("utf-8"))
+    assert second["counts"]["answered_now"] == 0
+    assert second["worker"] == first["worker"] and second["worker"]["backend"] == "echo"
+    assert second["resources"] == first["resources"]
+    assert second["started_at"] == first["started_at"]

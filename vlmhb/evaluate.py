@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from vlmhb.errors import VlmhbError
-from vlmhb.isolation import child_environment, child_python
+from vlmhb.isolation import child_python
 from vlmhb.rundir import METRICS_DIR
 
 METRICS_ENV = "metrics"
@@ -36,7 +36,7 @@ def evaluate_run(
         argv += ["--metrics", ",".join(metrics)]
     argv += extra_args or []
     result = subprocess.run(
-        argv, env=child_environment(), capture_output=True, text=True, check=False
+        argv, env=python.environment(), capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-5:]

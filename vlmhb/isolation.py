@@ -35,14 +35,6 @@ PASSED_PREFIXES = (
     "NCCL_",
     "VLMHB_",
 )
-DEFAULT_ENVS = {
-    "echo": "echo",
-    "tesseract": "tesseract",
-    "hf": "hf-cpu",
-    "vllm": "vllm-cpu",
-    "sglang": "sglang",
-    "openai": "echo",
-}
 
 
 @dataclass(frozen=True)
@@ -56,6 +48,12 @@ class ChildPython:
     versions: dict[str, str] = field(default_factory=dict)
     build_s: float = 0.0
     reused: bool = True
+
+    def environment(
+        self, extra: dict[str, str] | None = None, passed: tuple[str, ...] = ()
+    ) -> dict[str, str]:
+        """The environment a child started with this interpreter gets."""
+        return child_environment(extra, passed, keep_pythonpath=self.isolation == "local")
 
     def describe(self) -> dict[str, object]:
         """The facts ``run.json`` keeps about the environment."""
@@ -91,15 +89,24 @@ def code_shim() -> Path:
 
 
 def child_environment(
-    extra: dict[str, str] | None = None, passed: tuple[str, ...] = ()
+    extra: dict[str, str] | None = None,
+    passed: tuple[str, ...] = (),
+    keep_pythonpath: bool = False,
 ) -> dict[str, str]:
-    """A minimal environment: the variables a model process needs, nothing else."""
+    """A minimal environment: the variables a model process needs, nothing else.
+
+    ``keep_pythonpath`` is for ``local`` isolation: the child is this interpreter and must see
+    what the orchestrator sees, including packages reached through ``PYTHONPATH``.
+    """
     env = {
         key: value
         for key, value in os.environ.items()
         if key in PASSED_VARIABLES or key in passed or key.startswith(PASSED_PREFIXES)
     }
-    env["PYTHONPATH"] = str(code_shim())
+    paths = [str(code_shim())]
+    if keep_pythonpath and os.environ.get("PYTHONPATH"):
+        paths.append(os.environ["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
     env.setdefault("PATH", os.defpath)
@@ -112,11 +119,11 @@ def env_name_for(backend: str, model: str, explicit: str | None) -> str:
     """The env a run uses: the plan's ``env``, else the catalogue's, else the backend default."""
     if explicit:
         return explicit
-    try:
-        from vlmhb.models import resolve_model
+    from vlmhb.models import DEFAULT_ENVS, resolve_model
 
+    try:
         return resolve_model(model, backend).env
-    except (ImportError, LookupError, ValueError):
+    except (LookupError, ValueError):
         return DEFAULT_ENVS.get(backend, backend)
 
 

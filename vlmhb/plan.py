@@ -15,13 +15,15 @@ import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vlmhb.errors import PlanError, Problem
+from vlmhb.models import backend_name
 
 Backend = Literal["hf", "vllm", "sglang", "openai", "tesseract", "echo"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
 Mode = Literal["field", "document", "text"]
 Stage = Literal["infer", "eval", "report"]
 Isolation = Literal["venv", "local"]
@@ -29,15 +31,6 @@ Isolation = Literal["venv", "local"]
 ALL_STAGES: tuple[Stage, ...] = ("infer", "eval", "report")
 CPU_BACKENDS = frozenset({"tesseract", "echo", "openai"})
 V01_HEADER = ("dataset", "task", "framework", "model_name")
-V01_FRAMEWORKS: dict[str, Backend] = {
-    "hugging face": "hf",
-    "huggingface": "hf",
-    "transformers": "hf",
-    "vllm": "vllm",
-    "sglang": "sglang",
-    "openai": "openai",
-    "tesseract": "tesseract",
-}
 LIST_COLUMNS = ("metrics", "stages", "doc_types", "fields")
 JSON_COLUMNS = ("load", "generation")
 
@@ -146,8 +139,8 @@ def _native_row(cells: dict[str, str]) -> dict[str, Any]:
 
 def _v01_row(cells: dict[str, str]) -> dict[str, Any]:
     framework = cells.get("framework", "").strip()
-    backend = V01_FRAMEWORKS.get(framework.lower())
-    if backend is None:
+    backend = backend_name(framework)
+    if backend not in BACKENDS:
         raise _CellError("framework", f"unknown framework {framework!r}")
     task = cells.get("task", "").strip() or "VQA"
     row: dict[str, Any] = {

@@ -23,15 +23,17 @@ import vlmhb
 from vlmhb import protocol
 from vlmhb.dispatch import Dispatcher, DispatchSettings, Sample
 from vlmhb.errors import RunDirError
-from vlmhb.isolation import ChildPython, child_environment, child_python, env_name_for
+from vlmhb.isolation import ChildPython, child_python, env_name_for
 from vlmhb.plan import EvalRun
 from vlmhb.rundir import (
     ANSWERS,
     REFERENCES,
     RESOURCES,
+    RUN_JSON,
     WORKER_LOG,
     AnswerLog,
     RunRecord,
+    read_record,
     write_answers_csv,
     write_record,
 )
@@ -72,11 +74,11 @@ def _doc_fields(run: EvalRun, document: Any) -> list[str]:
 
 
 def _resolve_model(run: EvalRun) -> str:
-    try:
-        from vlmhb.models import resolve_model
+    from vlmhb.models import resolve_model
 
+    try:
         return resolve_model(run.model, run.backend).model
-    except (ImportError, LookupError, ValueError):
+    except (LookupError, ValueError):
         return run.model
 
 
@@ -168,7 +170,7 @@ def ensure_local_model(prepared: PreparedRun, python: ChildPython) -> None:
     shutil.rmtree(building, ignore_errors=True)
     result = subprocess.run(
         [str(python.python), "-m", "vlmhb.worker.tiny_model", str(building)],
-        env=child_environment(),
+        env=python.environment(),
         capture_output=True,
         text=True,
         check=False,
@@ -243,7 +245,7 @@ def worker_command(prepared: PreparedRun, python: ChildPython, gpus: str | None)
     passed = tuple(prepared.run.load.get("pass_env", ()))
     return WorkerCommand(
         argv=[str(python.python), "-m", "vlmhb.worker"],
-        env=child_environment(extra, passed=passed),
+        env=python.environment(extra, passed=passed),
         description=python.describe(),
     )
 
@@ -275,13 +277,14 @@ def infer_run(
     """Answer every sample of a run not answered yet; always leaves a consistent folder."""
     run_dir = prepared.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
+    previous = read_record(run_dir) if (run_dir / RUN_JSON).is_file() else None
     record = new_record(prepared)
     python = child_python(prepared.isolation, prepared.env_name)
     record.env = python.describe()
     ensure_local_model(prepared, python)
     write_references(prepared)
     record.status = "running"
-    record.started_at = time.time()
+    record.started_at = previous.started_at if previous else time.time()
     write_record(run_dir, record)
     log = AnswerLog(run_dir / ANSWERS)
     monitors: list[Any] = []
@@ -320,7 +323,10 @@ def infer_run(
         log.close()
         wall_s = time.monotonic() - started
         stats = dispatcher.stats
-        if stats.ready:
+        if not stats.ready and previous is not None:
+            # Nothing was left to answer: the earlier attempt's figures still hold.
+            record.worker, record.resources = previous.worker, previous.resources
+        elif stats.ready:
             ready = stats.ready[-1]
             record.worker = {
                 "backend": ready.backend,
@@ -331,7 +337,9 @@ def infer_run(
                 "timeouts": stats.timeouts,
             }
         record.counts.update(answered=len(log.done), errors=log.errors, answered_now=stats.answered)
-        record.resources = _finish_monitors(monitors, run_dir, wall_s, prepared)
+        if stats.ready:
+            earlier_s = (previous.resources.get("wall_s") or 0.0) if previous else 0.0
+            record.resources = _finish_monitors(monitors, run_dir, wall_s + earlier_s, prepared)
         record.finished_at = time.time()
         write_record(run_dir, record)
         write_answers_csv(run_dir)
