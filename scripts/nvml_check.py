@@ -109,6 +109,12 @@ def main() -> int:
     parser.add_argument("--gib", type=float, default=2.0, help="GPU memory to hold")
     parser.add_argument("--seconds", type=float, default=5.0, help="matmul time")
     parser.add_argument("--worker-python", default=sys.executable, help="interpreter with torch")
+    parser.add_argument(
+        "--slow-every-s",
+        type=float,
+        default=0.5,
+        help="how often utilization and the GPU process list are read (0 = every tick)",
+    )
     args = parser.parse_args()
 
     missing = [m for m in ("psutil", "numpy", "pandas") if importlib.util.find_spec(m) is None]
@@ -136,7 +142,9 @@ def main() -> int:
         stdout=subprocess.PIPE,
         text=True,
     )
-    resources = monitor.ResourceMonitor(worker.pid, gpus=None, interval_s=0.1)
+    resources = monitor.ResourceMonitor(
+        worker.pid, gpus=None, interval_s=0.1, slow_every_s=args.slow_every_s
+    )
     resources.start()
     events: dict[str, Any] = {}
     smi = None

@@ -300,3 +300,24 @@ def test_real_nvml_reads_this_machine() -> None:
     assert summary["gpu_status"] == "ok"
     assert summary["vram_peak_mb"] > 0
     assert summary["energy_source"] in ("counter", "power")
+
+
+def test_slow_readings_are_taken_at_their_own_rate() -> None:
+    """Utilization and the process list are read every ``slow_every_s``, repeated between."""
+    readings = [h100(sm=10 * i, procs=[(WORKER, i * GIB)]) for i in range(10)]
+    nvml = one_gpu(readings)
+    asked: list[str] = []
+    for name in ("nvmlDeviceGetUtilizationRates", "nvmlDeviceGetComputeRunningProcesses"):
+        original = getattr(nvml, name)
+
+        def counted(handle: FakeGpu, _name: str = name, _original: Any = original) -> Any:
+            asked.append(_name)
+            return _original(handle)
+
+        setattr(nvml, name, counted)
+    reader = GpuReader(nvml, None, slow_every_s=0.5)
+    rows = [reader.read(i / 10, {WORKER}) for i in range(10)]
+    assert asked.count("nvmlDeviceGetComputeRunningProcesses") == 2  # t = 0.0 and 0.5
+    assert [r["gpu0_sm_util"] for r in rows] == [0.0] * 5 + [50.0] * 5
+    assert [r["gpu0_proc_mem_mb"] for r in rows] == [0.0] * 5 + [5 * 1024.0] * 5
+    assert [r["gpu0_power_w"] for r in rows] == [350.0] * 10  # fast readings every tick

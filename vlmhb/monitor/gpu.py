@@ -140,14 +140,26 @@ class _Gpu:
     last_power_w: float = NAN
     energy_j: float = 0.0
     lost: bool = False
+    # Slow-changing, costly readings (utilization, per-process memory), refreshed less often.
+    slow_t: float = -math.inf
+    slow_values: tuple[float, float, float] = (NAN, NAN, NAN)
 
 
 class GpuReader:
     """Reads the watched GPUs through an NVML module; never raises out of ``read``."""
 
-    def __init__(self, nvml: Any, devices: Sequence[int | str] | None) -> None:
-        """Open NVML and resolve ``devices`` (NVML indices or UUIDs; None = every GPU)."""
+    def __init__(
+        self, nvml: Any, devices: Sequence[int | str] | None, slow_every_s: float = 0.0
+    ) -> None:
+        """Open NVML and resolve ``devices`` (NVML indices or UUIDs; None = every GPU).
+
+        Memory, power and energy are read at every call. Utilization and the per-process
+        memory list cost more NVML time (the process list most) and change slowly (NVML
+        averages utilization over up to a second): they are read at most every
+        ``slow_every_s`` seconds and repeated in between.
+        """
         self._nvml = nvml
+        self._slow_every_s = slow_every_s
         self._gpus: list[_Gpu] = []
         # An empty device list (CUDA_VISIBLE_DEVICES="") needs no NVML at all.
         self.status = STATUS_NO_GPU if devices is not None and not devices else init_nvml(nvml)
@@ -222,14 +234,19 @@ class GpuReader:
     def _read_one(self, gpu: _Gpu, t: float, pids: set[int]) -> list[float]:
         nvml, handle = self._nvml, gpu.handle
         memory = self._query(nvml.nvmlDeviceGetMemoryInfo, handle)
-        rates = self._query(nvml.nvmlDeviceGetUtilizationRates, handle)
+        if t - gpu.slow_t >= self._slow_every_s:
+            rates = self._query(nvml.nvmlDeviceGetUtilizationRates, handle)
+            gpu.slow_values = (
+                self._process_memory_mb(handle, pids),
+                NAN if rates is None else float(rates.gpu),
+                NAN if rates is None else float(rates.memory),
+            )
+            gpu.slow_t = t
         power_mw = self._query(nvml.nvmlDeviceGetPowerUsage, handle)
         power_w = NAN if power_mw is None else power_mw / 1000.0
         return [
             NAN if memory is None else memory.used / MB,
-            self._process_memory_mb(handle, pids),
-            NAN if rates is None else float(rates.gpu),
-            NAN if rates is None else float(rates.memory),
+            *gpu.slow_values,
             power_w,
             self._energy_j(gpu, t, power_w),
         ]

@@ -50,11 +50,14 @@ class ResourceMonitor:
         interval_s: float = 0.1,
         *,
         refresh_s: float = 1.0,
+        slow_every_s: float = 0.5,
         nvml: Any = _USE_PYNVML,
     ) -> None:
         """Watch ``pid``; ``gpus`` are NVML indices (None: from ``CUDA_VISIBLE_DEVICES``,
         all GPUs where it is unset). The worker's children are listed again every
-        ``refresh_s``. ``nvml`` replaces the ``pynvml`` module (tests only).
+        ``refresh_s``; GPU utilization and per-process GPU memory are read every
+        ``slow_every_s`` (costly NVML calls on slowly changing values; 0 = every tick).
+        ``nvml`` replaces the ``pynvml`` module (tests only).
 
         NVML numbers GPUs in PCI bus order, as CUDA does with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``.
         """
@@ -63,6 +66,7 @@ class ResourceMonitor:
         self.pid = pid
         self.interval_s = interval_s
         self.refresh_s = refresh_s
+        self.slow_every_s = slow_every_s
         self._devices: list[int | str] | None = (
             parse_visible_devices(os.environ.get("CUDA_VISIBLE_DEVICES"))
             if gpus is None
@@ -188,7 +192,7 @@ class ResourceMonitor:
         try:
             tree = ProcessTree(self.pid, self.refresh_s)
             nvml = import_nvml() if self._nvml is _USE_PYNVML else self._nvml
-            reader = GpuReader(nvml, self._devices)
+            reader = GpuReader(nvml, self._devices, slow_every_s=self.slow_every_s)
             with self._lock:
                 self._gpu_indices = reader.indices
                 self._gpu_status = reader.status
