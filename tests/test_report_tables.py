@@ -223,3 +223,22 @@ def test_build_report_writes_page_and_summary(campaign: Path, tmp_path: Path) ->
     html = result.html.read_text("utf-8")
     assert html.count('class="lb-row"') == 7
     assert "Иванов" in html or "Петрова" in html  # Russian stays readable, not \\u-escaped
+
+
+def test_runs_that_would_share_a_label_are_told_apart(tmp_path: Path) -> None:
+    """Two runs of one model (e.g. two dtypes) must not merge into one heatmap column."""
+    for run_id, name in (("tiny-hf-aaaaaa111111", ""), ("tiny-hf-bbbbbb222222", "")):
+        folder = tmp_path / run_id
+        folder.mkdir()
+        record = {"run_id": run_id, "model": "tiny", "backend": "hf", "plan_row": {"name": name}}
+        (folder / "run.json").write_text(json.dumps(record), "utf-8")
+    named = tmp_path / "named"
+    named.mkdir()
+    (named / "run.json").write_text(
+        json.dumps(
+            {"run_id": "x", "model": "tiny", "backend": "hf", "plan_row": {"name": "tiny bf16"}}
+        ),
+        "utf-8",
+    )
+    labels = {run.label for run in load_runs([tmp_path])}
+    assert labels == {"tiny · hf · default (111111)", "tiny · hf · default (222222)", "tiny bf16"}

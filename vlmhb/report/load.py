@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ class RunData:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     resources: pd.DataFrame | None = None
     gaps: list[str] = field(default_factory=list)
+    suffix: str = ""  # set by load_runs when two runs would otherwise share a label
 
     @property
     def run_id(self) -> str:
@@ -79,11 +81,14 @@ class RunData:
 
     @property
     def label(self) -> str:
-        """Short display label: model · backend · prompts (· mode when not field)."""
+        """Display label: the plan's run name, else model · backend · prompts (· mode)."""
+        name = record_value(self.record, "name")
+        if name:
+            return f"{name}{self.suffix}"
         parts = [self.model.split("/")[-1], self.backend, self.prompts]
         if self.mode != "field":
             parts.append(self.mode)
-        return " · ".join(parts)
+        return " · ".join(parts) + self.suffix
 
     @property
     def has_metrics(self) -> bool:
@@ -195,7 +200,12 @@ def gpu_columns(resources: pd.DataFrame, suffix: str) -> list[str]:
 def load_runs(paths: list[Path]) -> list[RunData]:
     """Find and read every run under ``paths``, in a stable order (model, backend, prompts)."""
     runs = [load_run(p) for p in find_runs(paths)]
-    return sorted(runs, key=lambda r: (r.model, r.backend, r.prompts, r.mode, r.run_id))
+    runs.sort(key=lambda r: (r.model, r.backend, r.prompts, r.mode, r.run_id))
+    labels = Counter(run.label for run in runs)
+    for run in runs:
+        if labels[run.label] > 1:  # e.g. one model at two dtypes: tell the runs apart
+            run.suffix = f" ({run.run_id[-6:]})"
+    return runs
 
 
 def read_answers(path: Path) -> pd.DataFrame | None:
