@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def code_shim() -> Path:
     link = shim / "vlmhb"
     if not link.exists():
         shim.mkdir(parents=True, exist_ok=True)
-        tmp = shim / f".vlmhb.{os.getpid()}"
+        tmp = shim / f".vlmhb.{os.getpid()}.{threading.get_ident()}"
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(package, target_is_directory=True)
         os.replace(tmp, link)

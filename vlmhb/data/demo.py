@@ -1,7 +1,7 @@
 """The embedded demo dataset (``synth:demo``), generated on first use into the vlmhb home.
 
 Four passports, four SNILS cards and four invoices; the first three of each are clean, the
-fourth is degraded (blur, rotation, JPEG). Rendered from a fixed seed in one process, so every
+fourth is degraded (three artefacts each, as real scans have them). Rendered from a fixed seed in one process, so every
 machine with the same Pillow, FreeType and Faker gets the same bytes and the same numbers.
 """
 
@@ -15,8 +15,13 @@ from vlmhb.data.model import vlmhb_home
 from vlmhb.data.synth.generate import RenderJob, SynthConfig, render_job
 
 DEMO = SynthConfig(kinds=("passport", "snils", "invoice"), n=4, seed=2024, variants=("clean",))
-DEGRADED = {"passport": "blur", "snils": "rotate", "invoice": "jpeg"}
-_DEMO_VERSION = 1
+# Combined artefacts, as real scans have them: single mild ones leave Tesseract unmoved.
+DEGRADED = {
+    "passport": "rotate+noise+jpeg",
+    "snils": "rotate+contrast+noise",
+    "invoice": "blur+contrast+noise",
+}
+_DEMO_VERSION = 3
 
 
 def demo_folder() -> Path:
