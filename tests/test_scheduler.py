@@ -198,6 +198,14 @@ def test_a_run_needing_more_gpus_than_given_is_bad_input(tmp_path: Path, write_p
         api.run_plan(plan, runs_dir=tmp_path / "runs", gpus="0,1", progress=False)
 
 
+def _alive(process: psutil.Process) -> bool:
+    """Running and not a zombie; a process that ends while we look is not alive."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+
+
 def test_ctrl_c_stops_every_worker_and_keeps_answers(tmp_path: Path, write_plan) -> None:
     make_dataset(tmp_path / "ds", n_docs=40, fields=("surname",))
     plan = write_plan([{**echo_row(f"long{i}", 1, delay=0.1), "batch_size": 1} for i in range(3)])
@@ -225,7 +233,7 @@ def test_ctrl_c_stops_every_worker_and_keeps_answers(tmp_path: Path, write_plan)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
-    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    assert not [w for w in workers if _alive(w)]
     for run_json in runs.glob("*/run.json"):
         record = json.loads(run_json.read_text("utf-8"))
         assert record["status"] == "interrupted"
