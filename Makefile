@@ -30,7 +30,7 @@ demo: setup
 	$(VENV)/bin/vlmhb run tasks/demo.csv --isolation venv
 
 test: setup
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -rs --durations=15 -p no:cacheprovider
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
