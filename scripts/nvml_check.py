@@ -115,6 +115,12 @@ def main() -> int:
         default=0.5,
         help="how often utilization and the GPU process list are read (0 = every tick)",
     )
+    parser.add_argument(
+        "--energy-every-s",
+        type=float,
+        default=1.0,
+        help="how often the energy counter (a costly query) is read (0 = every tick)",
+    )
     args = parser.parse_args()
 
     missing = [m for m in ("psutil", "numpy", "pandas") if importlib.util.find_spec(m) is None]
@@ -143,7 +149,11 @@ def main() -> int:
         text=True,
     )
     resources = monitor.ResourceMonitor(
-        worker.pid, gpus=None, interval_s=0.1, slow_every_s=args.slow_every_s
+        worker.pid,
+        gpus=None,
+        interval_s=0.1,
+        slow_every_s=args.slow_every_s,
+        energy_every_s=args.energy_every_s,
     )
     resources.start()
     events: dict[str, Any] = {}

@@ -251,7 +251,9 @@ def test_monitor_thread_with_stand_in_gpu_and_real_process(tmp_path: Any) -> Non
     nvml = one_gpu(readings)
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3)"])
     try:
-        monitor = ResourceMonitor(proc.pid, gpus=[0], interval_s=0.02, nvml=nvml)
+        monitor = ResourceMonitor(
+            proc.pid, gpus=[0], interval_s=0.02, energy_every_s=0.0, nvml=nvml
+        )
         monitor.start()
         deadline = time.monotonic() + 5
         while not monitor.gpu_status.startswith("GPU lost") and time.monotonic() < deadline:
@@ -321,3 +323,21 @@ def test_slow_readings_are_taken_at_their_own_rate() -> None:
     assert [r["gpu0_sm_util"] for r in rows] == [0.0] * 5 + [50.0] * 5
     assert [r["gpu0_proc_mem_mb"] for r in rows] == [0.0] * 5 + [5 * 1024.0] * 5
     assert [r["gpu0_power_w"] for r in rows] == [350.0] * 10  # fast readings every tick
+
+
+def test_energy_counter_is_read_rarely_but_the_total_stays_exact() -> None:
+    """The counter query is costly: read every ``energy_every_s`` and at the final tick."""
+    readings = [h100(energy_mj=7_000_000_000 + 1_000 * i) for i in range(10)]
+    nvml = one_gpu(readings)
+    asked: list[float] = []
+    original = nvml.nvmlDeviceGetTotalEnergyConsumption
+
+    def counted(handle: FakeGpu) -> Any:
+        asked.append(handle.tick)
+        return original(handle)
+
+    nvml.nvmlDeviceGetTotalEnergyConsumption = counted  # type: ignore[method-assign]
+    reader = GpuReader(nvml, None, energy_every_s=0.5)
+    rows = [reader.read(i / 10, (), final=i == 9) for i in range(10)]
+    assert asked == [0, 5, 9]  # t = 0.0, 0.5, and the final reading
+    assert [r["gpu0_energy_j"] for r in rows] == [0.0] * 5 + [5.0] * 4 + [9.0]

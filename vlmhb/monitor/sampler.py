@@ -51,12 +51,14 @@ class ResourceMonitor:
         *,
         refresh_s: float = 1.0,
         slow_every_s: float = 0.5,
+        energy_every_s: float = 1.0,
         nvml: Any = _USE_PYNVML,
     ) -> None:
         """Watch ``pid``; ``gpus`` are NVML indices (None: from ``CUDA_VISIBLE_DEVICES``,
         all GPUs where it is unset). The worker's children are listed again every
         ``refresh_s``; GPU utilization and per-process GPU memory are read every
-        ``slow_every_s`` (costly NVML calls on slowly changing values; 0 = every tick).
+        ``slow_every_s`` (costly NVML calls on slowly changing values; 0 = every tick), and
+        the cumulative energy counter every ``energy_every_s`` and once more at the end.
         ``nvml`` replaces the ``pynvml`` module (tests only).
 
         NVML numbers GPUs in PCI bus order, as CUDA does with ``CUDA_DEVICE_ORDER=PCI_BUS_ID``.
@@ -67,6 +69,7 @@ class ResourceMonitor:
         self.interval_s = interval_s
         self.refresh_s = refresh_s
         self.slow_every_s = slow_every_s
+        self.energy_every_s = energy_every_s
         self._devices: list[int | str] | None = (
             parse_visible_devices(os.environ.get("CUDA_VISIBLE_DEVICES"))
             if gpus is None
@@ -192,7 +195,12 @@ class ResourceMonitor:
         try:
             tree = ProcessTree(self.pid, self.refresh_s)
             nvml = import_nvml() if self._nvml is _USE_PYNVML else self._nvml
-            reader = GpuReader(nvml, self._devices, slow_every_s=self.slow_every_s)
+            reader = GpuReader(
+                nvml,
+                self._devices,
+                slow_every_s=self.slow_every_s,
+                energy_every_s=self.energy_every_s,
+            )
             with self._lock:
                 self._gpu_indices = reader.indices
                 self._gpu_status = reader.status
@@ -209,6 +217,8 @@ class ResourceMonitor:
                 if next_tick < now:  # fell behind (a slow NVML call): skip the lost ticks
                     next_tick = now
                 stopped = self._stop.wait(next_tick - now)
+            self._tick(tree, reader, time.monotonic() - start, final=True)
+            self._thread_cpu_s = time.thread_time()
         except Exception:
             log.exception("resource monitor stopped by an unexpected error")
         finally:
@@ -216,7 +226,7 @@ class ResourceMonitor:
                 reader.close()
             self._thread_cpu_s = time.thread_time()
 
-    def _tick(self, tree: ProcessTree, reader: GpuReader, t: float) -> None:
+    def _tick(self, tree: ProcessTree, reader: GpuReader, t: float, final: bool = False) -> None:
         """Read the tree, then the GPUs; an unexpected failure of one leaves NaN, logged once."""
         row: dict[str, float] = {"t": t}
         pids: frozenset[int] = frozenset()
@@ -232,7 +242,7 @@ class ResourceMonitor:
         except Exception:
             self._log_failure("process", t)
         try:
-            row.update(reader.read(t, pids))
+            row.update(reader.read(t, pids, final))
         except Exception:
             self._log_failure("GPU", t)
         with self._lock:
