@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,3 +97,35 @@ def write_plan(tmp_path: Path) -> PlanWriter:
 def vlmhb_cmd(*args: str) -> list[str]:
     """argv running the vlmhb CLI with this interpreter."""
     return [sys.executable, "-m", "vlmhb.cli", *args]
+
+
+def run_worker_lines(
+    lines: list[dict[str, Any]], env: dict[str, str] | None = None, timeout: float = 60
+) -> tuple[list[dict[str, Any]], str]:
+    """Feed these messages to a real ``python -m vlmhb.worker``; return its replies and stderr."""
+    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+    full_env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO), **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "vlmhb.worker"],
+        input=text,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
+    return [json.loads(line) for line in proc.stdout.splitlines()], proc.stderr
+
+
+def run_worker(
+    init: dict[str, Any],
+    requests: list[dict[str, Any]],
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+) -> tuple[list[dict[str, Any]], str]:
+    """A whole worker session: init, the requests, shutdown; returns (messages, stderr)."""
+    lines = [{"type": "init", "protocol": 1, **init}]
+    lines += [{"type": "request", **request} for request in requests]
+    lines.append({"type": "shutdown"})
+    return run_worker_lines(lines, env, timeout)

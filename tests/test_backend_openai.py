@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,36 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "sk-test-5ecret-never-logged"
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
-
-
-def run_worker(
-    init: dict[str, Any],
-    requests: list[dict[str, Any]],
-    env: dict[str, str] | None = None,
-    timeout: float = 60,
-) -> tuple[list[dict[str, Any]], str]:
-    """Run ``python -m vlmhb.worker`` on init + requests + shutdown; return (messages, stderr)."""
-    lines = [{"type": "init", "protocol": 1, **init}]
-    lines += [{"type": "request", **request} for request in requests]
-    lines.append({"type": "shutdown"})
-    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
-    full_env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "vlmhb.worker"],
-        input=text,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=full_env,
-        timeout=timeout,
-    )
-    return [json.loads(line) for line in proc.stdout.splitlines()], proc.stderr
 
 
 class FakeServer:

@@ -8,11 +8,9 @@ the package is absent. The engine itself runs only on a GPU with SGLang's wheels
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from conftest import run_worker_lines
 
 from vlmhb.protocol import Init, Request, Response
 from vlmhb.worker.backends.sglang import build_inputs, engine_kwargs, map_output, sampling_params
@@ -150,18 +148,10 @@ def test_map_output_tokens_finish_reason_and_abort() -> None:
 
 
 def test_missing_sglang_is_a_fatal_naming_it() -> None:
-    lines = json.dumps({"type": "init", "protocol": 1, "backend": "sglang", "model": "x"}) + "\n"
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "vlmhb.worker"],
-        input=lines,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=60,
+    replies, _ = run_worker_lines(
+        [{"type": "init", "protocol": 1, "backend": "sglang", "model": "x"}]
     )
-    message = json.loads(proc.stdout.splitlines()[0])
+    message = replies[0]
     assert (
         message["type"] == "fatal"
         and "sglang" in message["message"]

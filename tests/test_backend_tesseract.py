@@ -8,13 +8,11 @@ on OCR-like lines with the errors tesseract makes.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_worker
 from PIL import Image, ImageDraw, ImageFont
 
 from vlmhb.protocol import Init, Request
@@ -110,31 +108,14 @@ def docs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {"passport": passport, "invoice": invoice, "snils": snils, "bad": str(bad)}
 
 
-def run_worker(
-    init: dict[str, Any],
-    requests: list[dict[str, Any]],
-    env: dict[str, str] | None = None,
-    timeout: float = 120,
-) -> list[dict[str, Any]]:
-    """Run ``python -m vlmhb.worker`` on init + requests + shutdown; return its messages."""
-    lines = [{"type": "init", "protocol": 1, **init}]
-    lines += [{"type": "request", **request} for request in requests]
-    lines.append({"type": "shutdown"})
-    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
-    full_env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "vlmhb.worker"],
-        input=text,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=full_env,
-        timeout=timeout,
-    )
-    return [json.loads(line) for line in proc.stdout.splitlines()]
-
-
 INIT = {"backend": "tesseract", "model": "tesseract-rus", "batch_size": 16}
+
+
+def messages_of(
+    init: dict[str, Any], requests: list[dict[str, Any]], env: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The worker's replies to one session (Tesseract on a loaded machine is slow)."""
+    return run_worker(init, requests, env, timeout=120)[0]
 
 
 def test_clean_passport_fields_through_the_worker(docs: dict[str, str]) -> None:
@@ -148,7 +129,7 @@ def test_clean_passport_fields_through_the_worker(docs: dict[str, str]) -> None:
         }
         for f in PASSPORT
     ]
-    messages = run_worker(INIT, requests)
+    messages = messages_of(INIT, requests)
     ready, answers = messages[0], {m["id"]: m for m in messages[1:]}
     assert ready["type"] == "ready" and ready["versions"]["tesseract"].startswith(("4", "5"))
     exact = [f for f in PASSPORT if answers[f"p:{f}"]["text"] == PASSPORT[f]]
@@ -190,7 +171,7 @@ def test_document_mode_v01_names_and_text(docs: dict[str, str]) -> None:
             "generation": {"mode": "text"},
         },
     ]
-    answers = {m["id"]: m for m in run_worker(INIT, requests)[1:]}
+    answers = {m["id"]: m for m in messages_of(INIT, requests)[1:]}
     invoice = json.loads(answers["inv"]["text"])
     assert sum(invoice.get(k) == v for k, v in INVOICE.items()) >= 8, invoice
     snils = json.loads(answers["snils"]["text"])
@@ -222,11 +203,11 @@ def test_unreadable_image_is_an_error_and_the_worker_goes_on(
             "field": "surname",
         },
     ]
-    answers = {m["id"]: m for m in run_worker(INIT, requests)[1:]}
+    answers = {m["id"]: m for m in messages_of(INIT, requests)[1:]}
     assert answers["bad"]["type"] == "error" and "cannot OCR bad" in answers["bad"]["message"]
     assert answers["gone"]["type"] == "error" and "image not found" in answers["gone"]["message"]
     assert answers["good"]["text"] == PASSPORT["surname"]
-    slow = run_worker({**INIT, "load": {"timeout_s": 0.01}}, requests[2:])
+    slow = messages_of({**INIT, "load": {"timeout_s": 0.01}}, requests[2:])
     assert slow[1]["type"] == "error" and "timeout" in slow[1]["message"]
 
 
@@ -234,12 +215,12 @@ def test_missing_russian_data_is_one_fatal_line_naming_apt(tmp_path: Path) -> No
     # Simulated: TESSDATA_PREFIX points at an empty folder, so tesseract finds no language data.
     empty = tmp_path / "tessdata"
     empty.mkdir()
-    messages = run_worker(INIT, [], env={"TESSDATA_PREFIX": str(empty)})
+    messages = messages_of(INIT, [], env={"TESSDATA_PREFIX": str(empty)})
     assert len(messages) == 1 and messages[0]["type"] == "fatal"
     message = messages[0]["message"]
     assert "\n" not in message
     assert "rus" in message and "apt-get install tesseract-ocr tesseract-ocr-rus" in message
-    missing_binary = run_worker({**INIT, "load": {"tesseract_cmd": str(tmp_path / "nope")}}, [])
+    missing_binary = messages_of({**INIT, "load": {"tesseract_cmd": str(tmp_path / "nope")}}, [])
     assert missing_binary[0]["type"] == "fatal"
     assert "apt-get install tesseract-ocr tesseract-ocr-rus" in missing_binary[0]["message"]
 
@@ -315,7 +296,7 @@ def test_demo_dataset_is_read_well(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         for d in documents
         for name in d["fields"]
     ]
-    answers = {m["id"]: m for m in run_worker(INIT, requests)[1:]}
+    answers = {m["id"]: m for m in messages_of(INIT, requests)[1:]}
     clean = [(d, n) for d in documents for n in d["fields"]]
     raw = sum(answers[f"{d['id']}:{n}"]["text"] == d["fields"][n] for d, n in clean)
     folded = sum(

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import REPO, write_png
+from conftest import run_worker_lines, write_png
 
 from vlmhb import protocol
 
 
 def talk(messages: list[object], timeout: float = 30) -> tuple[list[dict], str]:
     """Run ``python -m vlmhb.worker`` on these messages; return its replies and stderr."""
-    data = "".join(protocol.encode(m) for m in messages)
-    result = subprocess.run(
-        [sys.executable, "-m", "vlmhb.worker"],
-        input=data,
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=timeout,
-        check=False,
-    )
-    return [json.loads(line) for line in result.stdout.splitlines()], result.stderr
+    return run_worker_lines([dataclasses.asdict(m) for m in messages], timeout=timeout)
 
 
 def test_roundtrip_keeps_unicode_and_ignores_unknown_keys() -> None:

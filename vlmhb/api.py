@@ -80,19 +80,20 @@ def execute_run(
     scheduler's live board) replaces the run's own progress bar.
     """
     from vlmhb.evaluate import evaluate_run
-    from vlmhb.progress import RunProgress
+    from vlmhb.progress import Board
 
     outcome = RunOutcome(prepared)
     started = time.monotonic()
     stages = prepared.run.stages
     try:
         if "infer" in stages:
-            with RunProgress(
-                prepared.run.label, prepared.n_samples, False if tracker else progress
-            ) as bar:
-                shown = tracker or bar
+            with Board(False if tracker else progress) as board:
+                shown = tracker or board.track(prepared, gpus)
                 record = infer_run(
-                    prepared, gpus=gpus, on_answer=shown.advance, on_monitor=shown.watch
+                    prepared,
+                    gpus=gpus,
+                    on_answer=shown.advance if shown else None,
+                    on_monitor=shown.watch if shown else None,
                 )
             outcome.counts = dict(record.counts)
         if "eval" in stages:

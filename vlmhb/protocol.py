@@ -121,8 +121,13 @@ def decode(line: str | bytes) -> Message:
         data = json.loads(line)
     except ValueError as exc:
         raise ProtocolError(f"not JSON: {line[:200]!r}") from exc
+    return from_dict(data)
+
+
+def from_dict(data: Any) -> Message:
+    """The message a decoded JSON object stands for."""
     if not isinstance(data, dict):
-        raise ProtocolError(f"not a JSON object: {line[:200]!r}")
+        raise ProtocolError(f"not a JSON object: {str(data)[:200]!r}")
     kind = data.get("type")
     cls = _TYPES.get(kind)  # type: ignore[arg-type]
     if cls is None:

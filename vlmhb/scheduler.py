@@ -101,7 +101,7 @@ class Schedule:
     execute: Execute | None = None
     on_outcome: OnOutcome | None = None
     on_start: Callable[[Any, str | None], None] | None = None
-    board: Any = None  # vlmhb.executors.board.Board, or None
+    board: Any = None  # vlmhb.progress.Board, or None
     log_path: Path | None = None
     progress: bool | None = None
     _lock: threading.Condition = field(default_factory=threading.Condition)
@@ -282,7 +282,7 @@ def run_scheduled(
     execute: Execute | None = None,
 ) -> list[Any]:
     """Run prepared runs over the slots; one ``RunOutcome`` per run, in plan order."""
-    from vlmhb.executors.board import Board
+    from vlmhb.progress import Board
 
     with Board(progress) as board:
         schedule = Schedule(

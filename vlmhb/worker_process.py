@@ -106,22 +106,17 @@ class WorkerProcess:
     def receive(self, timeout: float | None) -> protocol.Message | None:
         """The next message, or ``None`` after ``timeout`` s; raises ``WorkerDied`` at EOF."""
         while True:
-            line = self._reader.readline(timeout)
-            if line is None:
+            data = self.receive_raw(timeout)
+            if data is None:
                 return None
-            if line == b"":
-                raise WorkerDied(self._wait(), self.log_tail())
-            if not line.strip():
-                continue
             try:
-                return protocol.decode(line)
+                return protocol.from_dict(data)
             except protocol.ProtocolError:
-                # Not ours: a library wrote to the real stdout despite the redirect.
-                self._log.write(b"[vlmhb: non-protocol line on stdout] " + line)
-                continue
+                self._log.write(b"[vlmhb: malformed protocol message] " + repr(data).encode())
 
     def receive_raw(self, timeout: float | None) -> dict | None:
-        """Like ``receive`` but returns the decoded dict (fast path for responses)."""
+        """The next message as a dict (the fast path for responses); lines that are not
+        protocol messages (a library writing to the real stdout) go to the worker log."""
         while True:
             line = self._reader.readline(timeout)
             if line is None:

@@ -1,8 +1,9 @@
 """The embedded demo dataset (``synth:demo``), generated on first use into the vlmhb home.
 
 Four passports, four SNILS cards and four invoices; the first three of each are clean, the
-fourth is degraded (three artefacts each, as real scans have them). Rendered from a fixed seed in one process, so every
-machine with the same Pillow, FreeType and Faker gets the same bytes and the same numbers.
+fourth carries three scan artefacts at once, as real scans do. Rendered from a fixed seed in
+one process, so every machine with the same Pillow, FreeType and Faker gets the same bytes and
+the same numbers.
 """
 
 from __future__ import annotations

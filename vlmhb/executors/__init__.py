@@ -1,6 +1,4 @@
-"""Where runs execute besides this process: the live board of local runs, Slurm arrays.
-
-``vlmhb.scheduler`` fills one machine's GPU slots; ``vlmhb.executors.slurm`` sends runs to a
-cluster through submitit; ``vlmhb.executors.board`` is the live view of runs in progress.
-Each is imported only when used.
+"""Where runs execute besides this machine: ``vlmhb.executors.slurm`` sends runs to a Slurm
+cluster as a job array through submitit (``vlmhb.scheduler`` fills this machine's GPU slots).
+Imported only when used.
 """
