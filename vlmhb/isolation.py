@@ -18,6 +18,7 @@ from pathlib import Path
 
 import vlmhb
 from vlmhb.errors import EnvError
+from vlmhb.home import vlmhb_home
 
 PASSED_VARIABLES = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "TZ", "TERM")
 PASSED_PREFIXES = (
@@ -67,11 +68,6 @@ class ChildPython:
             "reused": self.reused,
             "versions": self.versions,
         }
-
-
-def vlmhb_home() -> Path:
-    """The folder for envs, caches and generated data (``$VLMHB_HOME``)."""
-    return Path(os.environ.get("VLMHB_HOME", "~/.cache/vlmhb")).expanduser()
 
 
 def code_shim() -> Path:

@@ -17,10 +17,11 @@ Standard library only, so ``vlmhb models`` answers at once.
 from __future__ import annotations
 
 import difflib
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from vlmhb.home import vlmhb_home
 
 # The env a backend uses for a model the catalogue does not know (agrees with vlmhb.isolation).
 DEFAULT_ENVS: dict[str, str] = {
@@ -168,11 +169,6 @@ CATALOGUE: tuple[ModelSpec, ...] = (
     ),
 )
 _BY_KEY = {spec.key: spec for spec in CATALOGUE}
-
-
-def vlmhb_home() -> Path:
-    """``$VLMHB_HOME``, or ``~/.cache/vlmhb``."""
-    return Path(os.environ.get("VLMHB_HOME") or Path.home() / ".cache" / "vlmhb").expanduser()
 
 
 def list_models(backend: str | None = None) -> list[ModelSpec]:

@@ -12,7 +12,7 @@ from typing import Any
 _API = {
     "Dataset": "vlmhb.data.model",
     "Document": "vlmhb.data.model",
-    "vlmhb_home": "vlmhb.data.model",
+    "vlmhb_home": "vlmhb.home",
     "load_dataset": "vlmhb.data.load",
     "check_dataset": "vlmhb.data.load",
     "resolve_spec": "vlmhb.data.load",

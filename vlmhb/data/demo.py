@@ -12,8 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from vlmhb.data.model import vlmhb_home
 from vlmhb.data.synth.generate import RenderJob, SynthConfig, render_job
+from vlmhb.home import vlmhb_home
 
 DEMO = SynthConfig(kinds=("passport", "snils", "invoice"), n=4, seed=2024, variants=("clean",))
 # Combined artefacts, as real scans have them: single mild ones leave Tesseract unmoved.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,8 +98,3 @@ def file_digest(path: Path) -> str:
         cached = sha.hexdigest()
         _DIGESTS[key] = cached
     return cached
-
-
-def vlmhb_home() -> Path:
-    """The vlmhb cache home: ``$VLMHB_HOME`` or ``~/.cache/vlmhb``."""
-    return Path(os.environ.get("VLMHB_HOME", "~/.cache/vlmhb")).expanduser()

@@ -22,16 +22,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from vlmhb.home import vlmhb_home
+
 STAMP_NAME = ".vlmhb-env.json"
 STAMP_VERSION = 1
 HASH_CHARS = 12
 TMP_PREFIX = ".tmp-"
-
-
-def vlmhb_home() -> Path:
-    """``$VLMHB_HOME`` if set, else ``~/.cache/vlmhb``."""
-    value = os.environ.get("VLMHB_HOME")
-    return Path(value).expanduser() if value else Path.home() / ".cache" / "vlmhb"
 
 
 def resolve_home(home: Path | str | None) -> Path:
