@@ -107,6 +107,25 @@ def test_every_problem_is_listed_with_file_row_column(tmp_path: Path, write_plan
     assert len(problems) == 6
 
 
+def test_every_bad_cell_of_one_row_is_reported(tmp_path: Path, write_plan) -> None:
+    make_dataset(tmp_path / "ds")
+    plan = write_plan(
+        [
+            {
+                "dataset": "ds",
+                "backend": "echo",
+                "model": "m",
+                "metrics": "[x",
+                "load": "[1]",
+                "batch_size": "0",
+            }
+        ]
+    )
+    text = "\n".join(_problems(plan))
+    assert f"{plan}:2:metrics:" in text and f"{plan}:2:load:" in text
+    assert f"{plan}:2:batch_size:" in text
+
+
 def test_missing_and_unknown_columns(tmp_path: Path) -> None:
     plan = tmp_path / "plan.csv"
     plan.write_text("dataset,model,colour\nds,m,red\n", encoding="utf-8")

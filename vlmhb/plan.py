@@ -114,7 +114,10 @@ def _is_v01(header: list[str]) -> bool:
     return all(column in header for column in V01_HEADER)
 
 
-def _native_row(cells: dict[str, str]) -> dict[str, Any]:
+CellErrors = list[tuple[str, str]]  # (column, message) of cells that cannot be read
+
+
+def _native_row(cells: dict[str, str], errors: CellErrors) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for key, value in cells.items():
         value = value.strip()
@@ -124,24 +127,27 @@ def _native_row(cells: dict[str, str]) -> dict[str, Any]:
             try:
                 row[key] = parse_list_cell(value)
             except ValueError as exc:
-                raise _CellError(key, str(exc)) from exc
+                errors.append((key, str(exc)))
         elif key in JSON_COLUMNS:
             try:
-                row[key] = json.loads(value)
+                parsed = json.loads(value)
             except ValueError as exc:
-                raise _CellError(key, f"not a JSON object: {exc}") from exc
-            if not isinstance(row[key], dict):
-                raise _CellError(key, 'must be a JSON object like {"dtype": "float16"}')
+                errors.append((key, f"not a JSON object: {exc}"))
+                continue
+            if isinstance(parsed, dict):
+                row[key] = parsed
+            else:
+                errors.append((key, 'must be a JSON object like {"dtype": "float16"}'))
         else:
             row[key] = value
     return row
 
 
-def _v01_row(cells: dict[str, str]) -> dict[str, Any]:
+def _v01_row(cells: dict[str, str], errors: CellErrors) -> dict[str, Any]:
     framework = cells.get("framework", "").strip()
     backend = backend_name(framework)
     if backend not in BACKENDS:
-        raise _CellError("framework", f"unknown framework {framework!r}")
+        errors.append(("framework", f"unknown framework {framework!r}"))
     task = cells.get("task", "").strip() or "VQA"
     row: dict[str, Any] = {
         "dataset": f"Datasets/{task}/{cells.get('dataset', '').strip()}",
@@ -160,16 +166,10 @@ def _v01_row(cells: dict[str, str]) -> dict[str, Any]:
         try:
             row[target] = parse_list_cell(cells.get(column, ""))
         except ValueError as exc:
-            raise _CellError(column, str(exc)) from exc
+            errors.append((column, str(exc)))
     if cells.get("only_evaluate_metrics", "").strip().lower() == "true":
         row["stages"] = ["eval", "report"]
     return row
-
-
-class _CellError(ValueError):
-    def __init__(self, column: str, message: str) -> None:
-        super().__init__(message)
-        self.column = column
 
 
 def _check_path(value: str, base: Path, what: str) -> str | None:
@@ -240,19 +240,21 @@ def _parse_rows(
             )
             continue
         cells = dict(zip(header, cells_list, strict=False))
-        try:
-            row = _v01_row(cells) if v01 else _native_row(cells)
-        except _CellError as exc:
-            problems.append(Problem(name, index, exc.column, str(exc)))
-            continue
+        cell_errors: CellErrors = []
+        row = _v01_row(cells, cell_errors) if v01 else _native_row(cells, cell_errors)
+        problems.extend(Problem(name, index, column, text) for column, text in cell_errors)
         if isolation and "isolation" not in row:
             row["isolation"] = isolation
         try:
             run = EvalRun(**row, base_dir=base, source=f"{name}:{index}")
         except ValidationError as exc:
             for error in exc.errors():
+                if cell_errors and error["type"] == "missing":
+                    continue  # already reported as the unreadable cell it comes from
                 column = str(error["loc"][0]) if error["loc"] else None
                 problems.append(Problem(name, index, column, error["msg"]))
+            continue
+        if cell_errors:
             continue
         row_ok = True
         for column, what in (("dataset", "dataset"), ("prompts", "prompt collection")):
