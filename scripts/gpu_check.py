@@ -58,12 +58,12 @@ def child_env(shim: Path) -> dict[str, str]:
     return env
 
 
-def draw_images(folder: Path) -> list[Path]:
-    """Four small synthetic 'documents', different in size, colour and text."""
+def draw_images(folder: Path, count: int = 4) -> list[Path]:
+    """``count`` small synthetic 'documents', different in size, colour and text."""
     from PIL import Image, ImageDraw
 
     paths = []
-    for i in range(4):
+    for i in range(count):
         image = Image.new("RGB", (96 + 16 * i, 64 + 8 * i), (250 - 40 * i, 240, 200 + 10 * i))
         draw = ImageDraw.Draw(image)
         draw.rectangle((4 + 3 * i, 4, 40 + 9 * i, 20 + 5 * i), fill=(20 * i, 60, 120))

@@ -17,14 +17,17 @@ import json
 import os
 import selectors
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))  # the GPU check's own drawing, shared with the tests
+import gpu_check  # noqa: E402
+
 ENV_VARS = {"hf-cpu": "VLMHB_HF_CPU_PYTHON", "vllm-cpu": "VLMHB_VLLM_CPU_PYTHON"}
 
 
@@ -116,20 +119,11 @@ def doc_images(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def draw_images(folder: Path, count: int = 4) -> list[Path]:
-    """``count`` distinct drawn images plus ``corrupt.png`` (not an image) at the end."""
-    paths = []
-    for i in range(count):
-        image = Image.new("RGB", (96 + 16 * i, 64 + 8 * i), (250 - 40 * i, 240, 200 + 10 * i))
-        draw = ImageDraw.Draw(image)
-        draw.rectangle((4 + 3 * i, 4, 40 + 9 * i, 20 + 5 * i), fill=(20 * i, 60, 120))
-        draw.text((6, 30), f"Doc {i}", fill=(0, 0, 0))
-        path = folder / f"doc{i}.png"
-        image.save(path)
-        paths.append(path)
+    """``count`` distinct drawn images (as the GPU check draws them) plus ``corrupt.png``."""
+    paths = gpu_check.draw_images(folder, count)
     corrupt = folder / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"this is not really a png" * 4)
-    paths.append(corrupt)
-    return paths
+    return [*paths, corrupt]
 
 
 class ModelWorker:

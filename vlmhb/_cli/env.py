@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 
-from vlmhb.errors import VlmhbError
+from vlmhb.cli import reports_errors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,12 +35,6 @@ def home_option(func: F) -> F:
     )(func)
 
 
-def _fail(exc: VlmhbError) -> NoReturn:
-    """Print a user error as one message without a traceback; exit 2."""
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(exc.exit_code)
-
-
 @click.group(name="env")
 def env() -> None:
     """Locked per-model virtualenvs (built with uv)."""
@@ -51,15 +45,13 @@ def env() -> None:
 @click.option("--upgrade", is_flag=True, help="Ignore the current pins; take the newest versions.")
 @root_option
 @home_option
+@reports_errors
 def lock_cmd(names: tuple[str, ...], upgrade: bool, root: Path | None, home: Path | None) -> None:
     """Compile envs/NAME/requirements.in into lockfiles/NAME.txt (hashed, pinned)."""
     from vlmhb.envs import lock_env
 
     for name in names:
-        try:
-            result = lock_env(name, root=root, home=home, upgrade=upgrade)
-        except VlmhbError as exc:
-            _fail(exc)
+        result = lock_env(name, root=root, home=home, upgrade=upgrade)
         state = "written" if result.changed else "unchanged"
         click.echo(
             f"{name}: {result.lockfile} {state}, {result.packages} packages, "
@@ -71,15 +63,13 @@ def lock_cmd(names: tuple[str, ...], upgrade: bool, root: Path | None, home: Pat
 @click.argument("names", nargs=-1, required=True)
 @root_option
 @home_option
+@reports_errors
 def build_cmd(names: tuple[str, ...], root: Path | None, home: Path | None) -> None:
     """Build NAME's venv from its lockfile (a no-op when already built)."""
     from vlmhb.envs import ensure_env
 
     for name in names:
-        try:
-            built = ensure_env(name, root=root, home=home)
-        except VlmhbError as exc:
-            _fail(exc)
+        built = ensure_env(name, root=root, home=home)
         how = "reused" if built.reused else f"built in {built.build_s:.2f} s"
         click.echo(f"{name}: {how}: {built.path} (python {built.python_version})")
 
@@ -88,16 +78,14 @@ def build_cmd(names: tuple[str, ...], root: Path | None, home: Path | None) -> N
 @click.argument("names", nargs=-1, required=True)
 @root_option
 @home_option
+@reports_errors
 def check_cmd(names: tuple[str, ...], root: Path | None, home: Path | None) -> None:
     """Report drift between NAME's built venv and its lockfile (offline); exit 1 on drift."""
     from vlmhb.envs import check_env
 
     drifted = False
     for name in names:
-        try:
-            report = check_env(name, root=root, home=home)
-        except VlmhbError as exc:
-            _fail(exc)
+        report = check_env(name, root=root, home=home)
         click.echo(f"{name}: {'ok' if report.ok else 'DRIFT'}: {report.path}")
         if not report.ok:
             drifted = True
@@ -110,6 +98,7 @@ def check_cmd(names: tuple[str, ...], root: Path | None, home: Path | None) -> N
 @click.option("--recipes", is_flag=True, help="List the recipes in the checkout instead.")
 @root_option
 @home_option
+@reports_errors
 def list_cmd(recipes: bool, root: Path | None, home: Path | None) -> None:
     """Show built envs: name, lock hash, Python, size, age."""
     from vlmhb.envs import known_envs, list_envs
@@ -135,15 +124,13 @@ def list_cmd(recipes: bool, root: Path | None, home: Path | None) -> None:
 @env.command(name="rm")
 @click.argument("targets", nargs=-1, required=True)
 @home_option
+@reports_errors
 def rm_cmd(targets: tuple[str, ...], home: Path | None) -> None:
     """Remove built envs: NAME (all its builds) or NAME-LOCKHASH12."""
     from vlmhb.envs import remove_env
 
     for target in targets:
-        try:
-            removed = remove_env(target, home=home)
-        except VlmhbError as exc:
-            _fail(exc)
+        removed = remove_env(target, home=home)
         for path in removed:
             click.echo(f"removed {path}")
 
@@ -152,14 +139,12 @@ def rm_cmd(targets: tuple[str, ...], home: Path | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Only print what would be removed.")
 @root_option
 @home_option
+@reports_errors
 def prune_cmd(dry_run: bool, root: Path | None, home: Path | None) -> None:
     """Remove envs whose lock hash matches no current lockfile, and killed builds."""
     from vlmhb.envs import prune_envs
 
-    try:
-        doomed = prune_envs(root=root, home=home, dry_run=dry_run)
-    except VlmhbError as exc:
-        _fail(exc)
+    doomed = prune_envs(root=root, home=home, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
     for info in doomed:
         click.echo(f"{verb} {info.path}")
