@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import psutil
 import pytest
 from conftest import REPO, make_dataset, vlmhb_cmd
@@ -224,6 +225,9 @@ def test_kill_9_of_the_worker_is_survived(tmp_path: Path, write_plan) -> None:
     run_dir = only_run_dir(runs)
     _assert_exactly_once(run_dir, 180)
     assert json.loads((run_dir / "run.json").read_text())["worker"]["restarts"] == 1
+    # One sampler for the run: it follows the restarted worker, time never jumps back.
+    times = pd.read_parquet(run_dir / "resources.parquet")["t"]
+    assert times.is_monotonic_increasing and times.iloc[-1] > 0
 
 
 def test_ctrl_c_keeps_answers_and_exits_130(tmp_path: Path, write_plan) -> None:

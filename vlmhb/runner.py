@@ -24,6 +24,7 @@ from vlmhb import protocol
 from vlmhb.dispatch import Dispatcher, DispatchSettings, Sample
 from vlmhb.errors import RunDirError
 from vlmhb.isolation import ChildPython, child_python, env_name_for
+from vlmhb.monitor import ResourceMonitor, summarize_answers
 from vlmhb.plan import EvalRun
 from vlmhb.rundir import (
     ANSWERS,
@@ -33,6 +34,7 @@ from vlmhb.rundir import (
     WORKER_LOG,
     AnswerLog,
     RunRecord,
+    iter_jsonl,
     read_record,
     write_answers_csv,
     write_record,
@@ -53,6 +55,8 @@ class PreparedRun:
     env_name: str
     documents: tuple[Any, ...]
     n_samples: int
+    dataset_hash: str
+    prompts_hash: str
 
     @property
     def isolation(self) -> str:
@@ -91,14 +95,15 @@ def prepare_run(run: EvalRun, runs_root: Path) -> PreparedRun:
     prompts = load_prompts(run.prompts, base=run.base_dir)
     documents = _select_documents(run, dataset.documents)
     model = _resolve_model(run)
+    dataset_hash, prompts_hash = dataset.content_hash(), prompts.content_hash()
     identity = {
-        "dataset": dataset.content_hash(),
+        "dataset": dataset_hash,
         "doc_types": run.doc_types,
         "fields": run.fields,
         "limit": run.limit,
         "backend": run.backend,
         "model": model,
-        "prompts": prompts.content_hash(),
+        "prompts": prompts_hash,
         "system_prompt": run.system_prompt,
         "mode": run.mode,
         "max_new_tokens": run.max_new_tokens,
@@ -121,6 +126,8 @@ def prepare_run(run: EvalRun, runs_root: Path) -> PreparedRun:
         env_name=env_name_for(run.backend, run.model, run.env),
         documents=tuple(documents),
         n_samples=n_samples,
+        dataset_hash=dataset_hash,
+        prompts_hash=prompts_hash,
     )
 
 
@@ -217,9 +224,9 @@ def new_record(prepared: PreparedRun) -> RunRecord:
         source=run.source,
         dataset=str(prepared.dataset.root),
         dataset_name=prepared.dataset.name,
-        dataset_hash=prepared.dataset.content_hash(),
+        dataset_hash=prepared.dataset_hash,
         prompts=run.prompts,
-        prompts_hash=prepared.prompts.content_hash(),
+        prompts_hash=prepared.prompts_hash,
         backend=run.backend,
         model=run.model,
         model_path=prepared.model,
@@ -287,14 +294,17 @@ def infer_run(
     record.started_at = previous.started_at if previous else time.time()
     write_record(run_dir, record)
     log = AnswerLog(run_dir / ANSWERS)
-    monitors: list[Any] = []
+    monitor: Any = None  # one sampler for the whole run; it follows a restarted worker
 
     def watch(worker: WorkerProcess) -> None:
-        monitor = _start_monitor(worker.pid, gpus, monitor_interval_s)
+        nonlocal monitor
         if monitor is not None:
-            monitors.append(monitor)
-            if on_monitor:
-                on_monitor(monitor)
+            monitor.follow(worker.pid)
+            return
+        monitor = ResourceMonitor(worker.pid, _gpu_ids(gpus), monitor_interval_s)
+        monitor.start()
+        if on_monitor:
+            on_monitor(monitor)
 
     dispatcher = Dispatcher(
         worker_command(prepared, python, gpus),
@@ -339,51 +349,33 @@ def infer_run(
         record.counts.update(answered=len(log.done), errors=log.errors, answered_now=stats.answered)
         if stats.ready:
             earlier_s = (previous.resources.get("wall_s") or 0.0) if previous else 0.0
-            record.resources = _finish_monitors(monitors, run_dir, wall_s + earlier_s, prepared)
+            record.resources = _finish_monitor(monitor, run_dir, wall_s + earlier_s, prepared)
         record.finished_at = time.time()
         write_record(run_dir, record)
         write_answers_csv(run_dir)
     return record
 
 
-def _start_monitor(pid: int, gpus: str | None, interval_s: float) -> Any:
-    try:
-        from vlmhb.monitor import ResourceMonitor
-    except ImportError:
-        return None
-    gpu_ids = [int(g) for g in gpus.split(",") if g.strip()] if gpus else None
-    monitor = ResourceMonitor(pid, gpu_ids, interval_s)
-    monitor.start()
-    return monitor
+def _gpu_ids(gpus: str | None) -> list[int] | None:
+    """NVML indices from a ``CUDA_VISIBLE_DEVICES`` value; None = inherit the environment's."""
+    return [int(g) for g in gpus.split(",") if g.strip()] if gpus else None
 
 
-def _finish_monitors(
-    monitors: list[Any], run_dir: Path, wall_s: float, prepared: PreparedRun
+def _finish_monitor(
+    monitor: Any, run_dir: Path, wall_s: float, prepared: PreparedRun
 ) -> dict[str, Any]:
-    """Stop the samplers, write ``resources.parquet`` and summarize answers and resources."""
+    """Stop the sampler, write ``resources.parquet`` and summarize answers and resources."""
     summary: dict[str, Any] = {"wall_s": round(wall_s, 3)}
-    try:
-        from vlmhb.monitor import summarize_answers
-        from vlmhb.rundir import iter_jsonl
-    except ImportError:
-        return summary
-    for monitor in monitors:
+    if monitor is not None:
         monitor.stop()
-    if monitors:
-        monitor = monitors[-1]
-        if len(monitors) > 1:
-            import pandas as pd
-
-            frames = [m.frame() for m in monitors]
-            frame = pd.concat(frames, ignore_index=True)
-            frame.to_parquet(run_dir / RESOURCES)
-        else:
-            monitor.write(run_dir / RESOURCES)
+        monitor.write(run_dir / RESOURCES)
         summary.update(monitor.summary())
-    energy = summary.get("energy_j")
     summary.update(
         summarize_answers(
-            iter_jsonl(run_dir / ANSWERS), wall_s, len(prepared.documents), energy_j=energy
+            iter_jsonl(run_dir / ANSWERS),
+            wall_s,
+            len(prepared.documents),
+            energy_j=summary.get("energy_j"),
         )
     )
     return summary

@@ -96,6 +96,12 @@ class ResourceMonitor:
         self._thread = threading.Thread(target=self._run, name="vlmhb-monitor", daemon=True)
         self._thread.start()
 
+    def follow(self, pid: int) -> None:
+        """Watch another process from the next tick on (a restarted worker): the time series,
+        the GPU readings and the cumulative energy go on uninterrupted."""
+        with self._lock:
+            self.pid = pid
+
     def stop(self) -> None:
         """Stop sampling and wait (a few seconds at most) for the thread to finish."""
         if self._thread is not None:
@@ -210,6 +216,10 @@ class ResourceMonitor:
             next_tick = start
             stopped = False
             while not stopped:  # at least one tick, even when stopped during the setup
+                with self._lock:
+                    pid = self.pid
+                if pid != tree.pid:
+                    tree = ProcessTree(pid, self.refresh_s)
                 self._tick(tree, reader, time.monotonic() - start)
                 self._thread_cpu_s = time.thread_time()
                 next_tick += self.interval_s
