@@ -200,23 +200,3 @@ def _file_uri(path: str) -> str | None:
         return Path(path).resolve().as_uri()
     except ValueError:
         return None
-
-
-def error_rows(drill: DrillDown) -> pd.DataFrame:
-    """Flat table of the wrong cells in the payload (doc, field, run, reference, answer)."""
-    runs = drill.data["runs"]
-    rows = []
-    for doc in drill.data["docs"]:
-        for f in doc["fields"]:
-            for cell in f["cells"]:
-                if cell[1] == 0:
-                    rows.append(
-                        {
-                            "doc_id": doc["id"],
-                            "field": f["name"],
-                            "run": runs[cell[0]],
-                            "reference": f["ref"],
-                            "diff": cell[2] if len(cell) > 2 else None,
-                        }
-                    )
-    return pd.DataFrame(rows)
