@@ -17,12 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from vlmhb import protocol
-from vlmhb.dispatch import Dispatcher, DispatchSettings, Sample
-from vlmhb.isolation import child_environment
-from vlmhb.rundir import AnswerLog
+from vlmhb.run.dispatch import Dispatcher, DispatchSettings, Sample
+from vlmhb.run.folder import AnswerLog
+from vlmhb.run.isolation import child_environment
+from vlmhb.run.worker_process import WorkerCommand
+from vlmhb.worker import protocol
 from vlmhb.worker.backends.echo import EchoBackend
-from vlmhb.worker_process import WorkerCommand
 
 LOAD = {"check_images": False}
 

@@ -24,8 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from vlmhb.api import prepare_plan
-from vlmhb.scheduler import Slots, read_schedule, run_scheduled
+from vlmhb.executors.local import Slots, read_schedule, run_scheduled
+from vlmhb.run.prepare import prepare_plan
 
 DOCS = 4
 

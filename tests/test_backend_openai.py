@@ -263,13 +263,13 @@ def test_a_server_without_models_route_is_still_usable(server: FakeServer, image
 
 
 def test_chat_messages_shared_by_the_chat_backends(image: str, tmp_path: Path) -> None:
-    from vlmhb.protocol import Request
     from vlmhb.worker.backends.chat import (
         build_messages,
         image_mime,
         merged_generation,
         url_image_part,
     )
+    from vlmhb.worker.protocol import Request
 
     request = Request(
         id="a",

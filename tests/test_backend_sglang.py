@@ -12,8 +12,8 @@ from pathlib import Path
 
 from conftest import run_worker_lines
 
-from vlmhb.protocol import Init, Request, Response
 from vlmhb.worker.backends.sglang import build_inputs, engine_kwargs, map_output, sampling_params
+from vlmhb.worker.protocol import Init, Request, Response
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,9 +15,9 @@ import pytest
 from conftest import run_worker
 from PIL import Image, ImageDraw, ImageFont
 
-from vlmhb.protocol import Init, Request
 from vlmhb.worker.backends.ocr_fields import canonical_field, extract_document, extract_field
 from vlmhb.worker.backends.tesseract import TesseractBackend, answer_mode
+from vlmhb.worker.protocol import Init, Request
 
 ROOT = Path(__file__).resolve().parents[1]
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from conftest import REPO, vlmhb_cmd
 
-from vlmhb.compare import ALL_FIELDS, CompareError, bootstrap_delta, compare_runs
+from vlmhb.gate.compare import ALL_FIELDS, CompareError, bootstrap_delta, compare_runs
 
 FIELDS = ("surname", "name", "birth_date")
 

@@ -12,7 +12,7 @@ from conftest import COMPAT, REPO, vlmhb_cmd
 
 from vlmhb.data import import_v01, load_dataset, read_vlm_base
 from vlmhb.errors import DatasetError
-from vlmhb.prompts import load_prompts
+from vlmhb.plan.prompts import load_prompts
 
 DATASET = COMPAT / "Datasets" / "VQA" / "demo_mini"
 PROMPTS = COMPAT / "PromptCollections" / "VQA" / "demo_mini"

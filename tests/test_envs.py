@@ -112,7 +112,7 @@ def test_echo_env_runs_the_worker_code_without_orchestrator_packages(
     shim = tmp_path / "shim"
     shim.mkdir()
     (shim / "vlmhb").symlink_to(REPO / "vlmhb", target_is_directory=True)
-    ok = run_in(built.python, "import vlmhb.worker.loop, vlmhb.protocol; print('ok')",
+    ok = run_in(built.python, "import vlmhb.worker.loop, vlmhb.worker.protocol; print('ok')",
                 extra_env={"PYTHONPATH": str(shim)})  # fmt: skip
     assert ok.returncode == 0, ok.stderr
     for module in ("pandas", "click", "pydantic", "pyarrow", "filelock"):

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from test_envs import REPO, home, root, run_in, shared_uv_cache
 
-from vlmhb._cli.env import env
+from vlmhb.cli.env import env
 from vlmhb.envs import ensure_env, installed_versions, lock_env
 
 __all__ = ["home", "root", "shared_uv_cache"]  # fixtures used here

@@ -10,13 +10,13 @@ import pytest
 from conftest import REPO, make_dataset, vlmhb_cmd
 
 from vlmhb import api
-from vlmhb.gate import (
+from vlmhb.gate.junit import write_junit
+from vlmhb.gate.thresholds import (
     GateSpecError,
     check_gate,
     parse_threshold,
     parse_thresholds,
     read_measure,
-    write_junit,
 )
 
 

@@ -12,12 +12,12 @@ import pytest
 from conftest import REPO, make_dataset
 
 from vlmhb import api
-from vlmhb.isolation import child_environment, child_python
+from vlmhb.run.isolation import child_environment, child_python
 
 WORKER_SIDE = [
     "vlmhb",
     "vlmhb.errors",
-    "vlmhb.protocol",
+    "vlmhb.worker.protocol",
     "vlmhb.worker.loop",
     "vlmhb.worker.lines",
     "vlmhb.worker.backends",

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from vlmhb.cli import main
-from vlmhb.models import CATALOGUE, V01_FRAMEWORKS, list_models, resolve_model
+from vlmhb.cli.main import main
+from vlmhb.plan.catalogue import CATALOGUE, V01_FRAMEWORKS, list_models, resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
 V01 = ROOT.parent / "shared" / "compat" / "vlmhyperbench-v0.1"

@@ -10,7 +10,7 @@ import pytest
 from conftest import COMPAT, REPO, make_dataset, vlmhb_cmd
 
 from vlmhb.errors import PlanError
-from vlmhb.plan import load_plan, parse_list_cell
+from vlmhb.plan.plan_csv import load_plan, parse_list_cell
 
 
 def test_native_plan_reads_typed_rows(tmp_path: Path, write_plan) -> None:

@@ -10,7 +10,7 @@ from conftest import COMPAT
 
 from vlmhb.data.synth.fields import DOC_FIELDS
 from vlmhb.errors import PromptError
-from vlmhb.prompts import PromptCollection, load_prompts, shipped_collections
+from vlmhb.plan.prompts import PromptCollection, load_prompts, shipped_collections
 
 
 def _write(path: Path, data: object) -> Path:

@@ -13,7 +13,7 @@ import pytest
 from vlmhb.errors import RunDirError
 from vlmhb.report import build_report
 from vlmhb.report.drilldown import build_drilldown, char_diff, select_documents
-from vlmhb.report.load import find_runs, load_runs, read_samples
+from vlmhb.report.run_data import find_runs, load_runs, read_samples
 from vlmhb.report.tables import (
     leaderboard,
     metric_matrix,

@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO, make_dataset, vlmhb_cmd
 
 from vlmhb import api
-from vlmhb.rundir import iter_jsonl
+from vlmhb.run.folder import iter_jsonl
 
 FIELDS = ("surname", "name", "birth_date")
 

@@ -21,8 +21,8 @@ import pytest
 from conftest import REPO, make_dataset, vlmhb_cmd
 
 from vlmhb import api
-from vlmhb.rundir import iter_jsonl
-from vlmhb.scheduler import SchedulerError, Slots, parse_gpus, read_schedule
+from vlmhb.executors.local import SchedulerError, Slots, parse_gpus, read_schedule
+from vlmhb.run.folder import iter_jsonl
 
 
 class WorkerSpy:
@@ -244,8 +244,8 @@ def test_ctrl_c_stops_every_worker_and_keeps_answers(tmp_path: Path, write_plan)
 
 def test_a_bug_in_one_run_thread_fails_that_run_only(tmp_path: Path, write_plan) -> None:
     """An unexpected exception inside a run (injected: the real runner has none on purpose)."""
-    from vlmhb.api import execute_run
-    from vlmhb.scheduler import run_scheduled
+    from vlmhb.executors.local import run_scheduled
+    from vlmhb.run.execute import execute_run
 
     make_dataset(tmp_path / "ds", n_docs=1, fields=("surname",))
     plan = write_plan([echo_row(n, 1, delay=0.05) for n in ("a", "bug", "c")])

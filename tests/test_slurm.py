@@ -20,7 +20,7 @@ from conftest import REPO, make_dataset, vlmhb_cmd
 
 from vlmhb import api
 from vlmhb.executors.slurm import SLURM_LOG, SlurmOptions
-from vlmhb.rundir import iter_jsonl
+from vlmhb.run.folder import iter_jsonl
 
 pytestmark = pytest.mark.slow
 SCRIPT = REPO / "scripts" / "slurm-local.sh"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import run_worker_lines, write_png
 
-from vlmhb import protocol
+from vlmhb.worker import protocol
 
 
 def talk(messages: list[object], timeout: float = 30) -> tuple[list[dict], str]:

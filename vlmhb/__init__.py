@@ -13,7 +13,7 @@ __version__ = "0.2.0.dev0"
 
 _API = {
     "run_plan": "vlmhb.api",
-    "load_plan": "vlmhb.plan",
+    "load_plan": "vlmhb.plan.plan_csv",
     "VlmhbError": "vlmhb.errors",
 }
 

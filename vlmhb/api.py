@@ -5,31 +5,24 @@ Every CLI verb calls one function here, so notebooks and scripts get the same be
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vlmhb.errors import VlmhbError
-from vlmhb.plan import EvalRun, load_plan
-from vlmhb.runner import PreparedRun, infer_run, prepare_run
+from vlmhb.run.execute import RunOutcome, execute_run, read_overall
+from vlmhb.run.folder import RUN_JSON
+from vlmhb.run.prepare import PreparedRun, prepare_plan
 
-
-@dataclass
-class RunOutcome:
-    """How one run of a plan ended."""
-
-    prepared: PreparedRun
-    status: str = "pending"  # done | failed | skipped | dry-run
-    error: str | None = None
-    wall_s: float = 0.0
-    counts: dict[str, int] = field(default_factory=dict)
-    overall: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """Whether the run ended well."""
-        return self.status in {"done", "dry-run"}
+__all__ = [
+    "PlanOutcome",
+    "RunOutcome",
+    "execute_run",
+    "prepare_plan",
+    "read_overall",
+    "run_plan",
+    "write_report",
+]
 
 
 @dataclass
@@ -43,73 +36,6 @@ class PlanOutcome:
     def failed(self) -> list[RunOutcome]:
         """Runs that did not end well."""
         return [r for r in self.runs if not r.ok]
-
-
-def prepare_plan(
-    plan: Path | str, *, runs_dir: Path = Path("runs"), isolation: str | None = None
-) -> list[PreparedRun]:
-    """Validate a plan and resolve every run (datasets, prompts, run ids); touches nothing."""
-    runs: list[EvalRun] = load_plan(plan, isolation=isolation)  # type: ignore[arg-type]
-    return [prepare_run(run, runs_dir) for run in runs]
-
-
-def read_overall(run_dir: Path) -> dict[str, float]:
-    """``metrics/overall.csv`` of a run folder as {metric: value}; {} when not scored."""
-    path = run_dir / "metrics" / "overall.csv"
-    if not path.exists():
-        return {}
-    import pandas as pd
-
-    frame = pd.read_csv(path)
-    return {
-        str(row.metric): float(row.value) for row in frame.itertuples() if row.value == row.value
-    }
-
-
-def execute_run(
-    prepared: PreparedRun,
-    *,
-    gpus: str | None = None,
-    progress: bool | None = None,
-    tracker: Any = None,
-) -> RunOutcome:
-    """Run the stages of one prepared run; a failure is recorded, not raised.
-
-    ``gpus`` becomes the worker's ``CUDA_VISIBLE_DEVICES`` (None: inherited). ``tracker``
-    (an object with ``advance(answer)`` and ``watch(monitor)``, e.g. a line of the
-    scheduler's live board) replaces the run's own progress bar.
-    """
-    from vlmhb.evaluate import evaluate_run
-    from vlmhb.progress import Board
-
-    outcome = RunOutcome(prepared)
-    started = time.monotonic()
-    stages = prepared.run.stages
-    try:
-        if "infer" in stages:
-            with Board(False if tracker else progress) as board:
-                shown = tracker or board.track(prepared, gpus)
-                record = infer_run(
-                    prepared,
-                    gpus=gpus,
-                    on_answer=shown.advance if shown else None,
-                    on_monitor=shown.watch if shown else None,
-                )
-            outcome.counts = dict(record.counts)
-        if "eval" in stages:
-            if not (prepared.run_dir / "answers.jsonl").exists():
-                raise VlmhbError(f"{prepared.run_dir}: no answers to evaluate; run infer first")
-            evaluate_run(
-                prepared.run_dir,
-                metrics=list(prepared.run.metrics) or None,
-                isolation=prepared.isolation,
-            )
-            outcome.overall = read_overall(prepared.run_dir)
-        outcome.status = "done"
-    except VlmhbError as exc:
-        outcome.status, outcome.error = "failed", str(exc)
-    outcome.wall_s = time.monotonic() - started
-    return outcome
 
 
 def run_plan(
@@ -128,7 +54,7 @@ def run_plan(
 ) -> PlanOutcome:
     """Validate the whole plan, run it, write the report at the end.
 
-    ``executor="local"``: runs share this machine's slots (``vlmhb.scheduler``): ``gpus``
+    ``executor="local"``: runs share this machine's slots (``vlmhb.executors.local``): ``gpus``
     lists GPU ids (default: every GPU NVML sees; ``""``: CPU only), each run gets as many
     as it asks for in ``CUDA_VISIBLE_DEVICES``; ``jobs`` CPU-only runs go side by side.
     With no GPU and ``jobs=1`` the runs go row after row. ``executor="slurm"``: a Slurm job
@@ -154,7 +80,7 @@ def run_plan(
         raise VlmhbError(f"unknown executor {executor!r} (local or slurm)")
     result = PlanOutcome(outcomes)
     wants_report = any("report" in p.run.stages for p in prepared)
-    run_dirs = [o.prepared.run_dir for o in outcomes if (o.prepared.run_dir / "run.json").exists()]
+    run_dirs = [o.prepared.run_dir for o in outcomes if (o.prepared.run_dir / RUN_JSON).exists()]
     if wants_report and run_dirs:
         result.report = write_report(run_dirs, report or runs_dir / "report.html")
     return result
@@ -168,7 +94,7 @@ def _run_local(
     progress: bool | None,
     on_outcome: Any,
 ) -> list[RunOutcome]:
-    from vlmhb.scheduler import default_slots, run_scheduled
+    from vlmhb.executors.local import default_slots, run_scheduled
 
     slots = default_slots(gpus, jobs)
     if slots.parallel:

@@ -10,8 +10,8 @@ import importlib
 from typing import Any
 
 _API = {
-    "Dataset": "vlmhb.data.model",
-    "Document": "vlmhb.data.model",
+    "Dataset": "vlmhb.data.documents",
+    "Document": "vlmhb.data.documents",
     "vlmhb_home": "vlmhb.home",
     "load_dataset": "vlmhb.data.load",
     "check_dataset": "vlmhb.data.load",

@@ -29,7 +29,7 @@ class ImportReport:
 
 def import_v01(root: Path, out: Path) -> ImportReport:
     """Convert every v0.1 dataset and prompt collection under ``root`` into ``out``."""
-    from vlmhb.prompts import v01_csv_to_native
+    from vlmhb.plan.prompts import v01_csv_to_native
 
     root, out = Path(root).resolve(), Path(out).resolve()
     sources = sorted((root / "Datasets").glob(f"*/*/{ANNOTATION_CSV}"))

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vlmhb.data.documents import Dataset, Document
 from vlmhb.data.images import resolve_image
-from vlmhb.data.model import Dataset, Document
 from vlmhb.errors import DatasetError, Problem
 
 METADATA = "metadata.jsonl"

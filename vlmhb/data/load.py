@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from vlmhb.data.model import Dataset
+from vlmhb.data.documents import Dataset
 from vlmhb.errors import DatasetError, Problem
 
 # One row per format: the file that marks it, and the module function that reads it.

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from vlmhb.data.documents import Dataset, Document
 from vlmhb.data.images import resolve_image
-from vlmhb.data.model import Dataset, Document
 from vlmhb.errors import DatasetError, Problem
 
 ANNOTATIONS = "annotations.jsonl"

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlmhb.data.documents import Dataset, Document
 from vlmhb.data.images import resolve_image
-from vlmhb.data.model import Dataset, Document
 from vlmhb.errors import DatasetError, PlanError, Problem, VlmhbError
 
 ANNOTATION_CSV = "annotation.csv"

@@ -1,6 +1,6 @@
 """Runs on a Slurm cluster: one job array through submitit, one array element per run.
 
-Each element runs ``vlmhb.api.execute_run`` on a compute node (the same runner code as a
+Each element runs ``vlmhb.run.execute.execute_run`` on a compute node (the same runner code as a
 local run) against the plan and run folders on the shared filesystem; Slurm gives it its
 GPUs through ``CUDA_VISIBLE_DEVICES``, which the worker inherits. Runs asking for different
 GPU counts go in separate arrays (one ``--gpus-per-node`` per array). The orchestrator waits
@@ -69,7 +69,8 @@ def parse_minutes(text: str) -> int:
 
 def run_element(plan: str, index: int, runs_dir: str, isolation: str | None) -> dict[str, Any]:
     """One array element, on the compute node: run row ``index`` of the plan."""
-    from vlmhb.api import execute_run, prepare_plan
+    from vlmhb.run.execute import execute_run
+    from vlmhb.run.prepare import prepare_plan
 
     prepared = prepare_plan(plan, runs_dir=Path(runs_dir), isolation=isolation)[index]
     outcome = execute_run(prepared, gpus=None, progress=False)
@@ -129,7 +130,7 @@ def _answered(prepared: Any) -> int:
 
 
 def _outcome(prepared: Any, status: str, **values: Any) -> Any:
-    from vlmhb.api import RunOutcome
+    from vlmhb.run.execute import RunOutcome
 
     return RunOutcome(prepared, status=status, **values)
 
@@ -170,7 +171,7 @@ def run_on_slurm(
     say: Callable[[str], None] | None = None,
 ) -> list[Any]:
     """Submit the unfinished runs as job arrays, wait, and return one outcome per run."""
-    from vlmhb.api import read_overall
+    from vlmhb.run.execute import read_overall
 
     say = say or (lambda text: print(text, file=sys.stderr, flush=True))
     runs_dir = runs_dir.resolve()

@@ -1,7 +1,7 @@
 """The metrics stage: scores a run folder inside the ``metrics`` venv.
 
 Standard library plus rapidfuzz, numpy, pandas, pyarrow and sacrebleu only; never the
-orchestrator (pydantic, click, rich, ``vlmhb.plan`` ...). Run it as
+orchestrator (pydantic, click, rich, ``vlmhb.plan.plan_csv`` ...). Run it as
 ``python -m vlmhb.metrics RUN_DIR`` or call :func:`score_run`. A new metric is one function
 decorated with :func:`metric` (see ``_text.py`` for the built-in ones).
 """

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pandas and plotly load only when a report is built
-    from vlmhb.report.load import RunData
+    from vlmhb.report.run_data import RunData
 
 
 @dataclass(frozen=True)
@@ -126,8 +126,8 @@ def build_report(
     from vlmhb.report import tables
     from vlmhb.report.drilldown import MAX_CELLS, build_drilldown
     from vlmhb.report.html import drill_controls, gaps_html, leaderboard_html, render_page, section
-    from vlmhb.report.load import load_runs
     from vlmhb.report.markdown import render_summary
+    from vlmhb.report.run_data import load_runs
 
     runs = load_runs([Path(p) for p in run_dirs])
     board = tables.leaderboard(runs)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from vlmhb.report.load import RunData
+from vlmhb.report.run_data import RunData
 from vlmhb.report.tables import pareto_front, resource_series
 
 FONT = "DejaVu Sans, Segoe UI, Arial, sans-serif"

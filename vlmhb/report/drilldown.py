@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from vlmhb.report.load import RunData, read_references, read_samples
+from vlmhb.report.run_data import RunData, read_references, read_samples
 from vlmhb.report.thumbs import ThumbnailStore
 
 MAX_CELLS = 400_000

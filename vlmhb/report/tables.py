@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vlmhb.report.load import RunData, gpu_columns, read_answers, read_references, record_value
+from vlmhb.report.run_data import RunData, gpu_columns, read_answers, read_references, record_value
 
 QUALITY = {"exact_match": "exact_match", "anls": "anls", "cer": "cer_micro"}
 LEADERBOARD_COLUMNS = [

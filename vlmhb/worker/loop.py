@@ -12,7 +12,7 @@ import time
 import traceback
 from typing import IO
 
-from vlmhb import protocol
+from vlmhb.worker import protocol
 from vlmhb.worker.backends import load_backend
 from vlmhb.worker.backends.base import Backend
 from vlmhb.worker.lines import LineReader

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from vlmhb.protocol import Init, Request, Response
+from vlmhb.worker.protocol import Init, Request, Response
 
 Result = Response | Exception | str
 

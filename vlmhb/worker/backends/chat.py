@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vlmhb.protocol import Request
+from vlmhb.worker.protocol import Request
 
 Message = dict[str, Any]
 ImagePart = Callable[[str], dict[str, Any]]

@@ -11,8 +11,8 @@ import os
 import sys
 import time
 
-from vlmhb.protocol import Init, Request, Response
 from vlmhb.worker.backends.base import LoadInfo, Result, check_image
+from vlmhb.worker.protocol import Init, Request, Response
 
 
 class EchoBackend:

@@ -24,9 +24,9 @@ import time
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from vlmhb.protocol import Init, Request, Response
 from vlmhb.worker.backends.base import LoadInfo, Result, package_versions
 from vlmhb.worker.backends.chat import build_messages, merged_generation
+from vlmhb.worker.protocol import Init, Request, Response
 
 DEFAULT_MAX_NEW_TOKENS = 256
 DTYPES = ("auto", "float32", "bfloat16", "float16")

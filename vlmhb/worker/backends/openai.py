@@ -31,9 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from vlmhb.protocol import Init, Request, Response
 from vlmhb.worker.backends.base import LoadInfo, Result, check_image
 from vlmhb.worker.backends.chat import build_messages, merged_generation, url_image_part
+from vlmhb.worker.protocol import Init, Request, Response
 
 FINISH_REASONS = {"stop": "stop", "eos": "stop", "length": "length", "max_tokens": "length"}
 _RETRY_STATUS = {408, 409, 425, 429}

@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from vlmhb.protocol import Init, Request, Response
 from vlmhb.worker.backends.base import LoadInfo, Result, check_image, package_versions
 from vlmhb.worker.backends.chat import Message, build_messages, merged_generation
+from vlmhb.worker.protocol import Init, Request, Response
 
 DEFAULT_MAX_NEW_TOKENS = 512
 _ENGINE_OPTIONS = ("tp_size", "mem_fraction_static", "context_length", "dtype", "trust_remote_code")

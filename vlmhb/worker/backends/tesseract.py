@@ -30,9 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from vlmhb.protocol import Init, Request, Response
 from vlmhb.worker.backends.base import LoadInfo, Result, check_image, package_versions
 from vlmhb.worker.backends.ocr_fields import document_fields, extract_document, extract_field
+from vlmhb.worker.protocol import Init, Request, Response
 
 APT_HINT = "apt-get install tesseract-ocr tesseract-ocr-rus"
 

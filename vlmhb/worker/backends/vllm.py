@@ -25,9 +25,9 @@ import sys
 import time
 from typing import Any
 
-from vlmhb.protocol import Init, Request, Response
 from vlmhb.worker.backends.base import LoadInfo, Result, package_versions
 from vlmhb.worker.backends.chat import build_messages, merged_generation
+from vlmhb.worker.protocol import Init, Request, Response
 
 DEFAULT_MAX_NEW_TOKENS = 256
 CPU_ENV = {

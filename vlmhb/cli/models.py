@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vlmhb.models import ModelSpec, list_models
+from vlmhb.plan.catalogue import ModelSpec, list_models
 
 COLUMNS = ("key", "family", "hugging face id", "backends (env)", "GPU GB", "notes")
 

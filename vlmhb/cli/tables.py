@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vlmhb.api import PlanOutcome, RunOutcome
+from vlmhb.api import PlanOutcome
+from vlmhb.run.execute import RunOutcome
 
 HEADLINE_METRICS = ("exact_match", "anls", "cer_micro")
 

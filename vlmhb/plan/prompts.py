@@ -245,14 +245,14 @@ def read_v01_collection(path: Path) -> PromptCollection:
 
 def shipped_collections() -> list[str]:
     """Names of the collections shipped with vlmhb."""
-    folder = resources.files("vlmhb") / "prompt_collections"
+    folder = resources.files("vlmhb.plan") / "prompt_collections"
     return sorted(
         p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")
     )
 
 
 def _shipped(name: str) -> PromptCollection:
-    resource = resources.files("vlmhb") / "prompt_collections" / f"{name}.json"
+    resource = resources.files("vlmhb.plan") / "prompt_collections" / f"{name}.json"
     with resources.as_file(resource) as path:
         return read_native_collection(path)
 

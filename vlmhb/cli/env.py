@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from vlmhb.cli import reports_errors
+from vlmhb.cli.common import reports_errors
 
 F = TypeVar("F", bound=Callable[..., Any])
 

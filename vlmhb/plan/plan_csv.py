@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vlmhb.errors import PlanError, Problem
-from vlmhb.models import backend_name
+from vlmhb.plan.catalogue import backend_name
 
 Backend = Literal["hf", "vllm", "sglang", "openai", "tesseract", "echo"]
 BACKENDS: tuple[str, ...] = get_args(Backend)

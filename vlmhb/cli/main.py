@@ -3,33 +3,29 @@
 Each command parses its options, calls one library function and maps errors to exit codes:
 0 all good, 1 some runs failed, 2 bad input or a vlmhb error (one line, no traceback),
 3 a gate missed (``--fail-under``, ``compare --fail-on-regression``), 130 interrupted.
-Sub-groups (``env``, ``data``, ``models``) live in ``vlmhb._cli`` and are imported only
+Sub-groups (``env``, ``data``, ``models``) live beside it in ``vlmhb.cli`` and are imported only
 when named, so ``vlmhb --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
 from vlmhb import __version__
-from vlmhb.errors import VlmhbError
-
-EXIT_RUNS_FAILED = 1
-EXIT_USAGE = 2
-EXIT_GATE = 3
-EXIT_INTERRUPTED = 130
+from vlmhb.cli.common import (
+    EXIT_GATE,
+    EXIT_RUNS_FAILED,
+    reports_errors,
+)
 
 LAZY_COMMANDS = {
-    "env": ("vlmhb._cli.env", "env", "Lock, build, check and list the per-model venvs."),
-    "data": ("vlmhb._cli.data", "data", "Generate, check and import datasets."),
-    "models": ("vlmhb._cli.models", "models", "List the known models and their envs."),
+    "env": ("vlmhb.cli.env", "env", "Lock, build, check and list the per-model venvs."),
+    "data": ("vlmhb.cli.data", "data", "Generate, check and import datasets."),
+    "models": ("vlmhb.cli.models", "models", "List the known models and their envs."),
 }
 
 
@@ -60,23 +56,6 @@ class LazyGroup(click.Group):
                     rows.append((name, command.get_short_help_str(limit=70)))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
-
-
-def reports_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Map vlmhb errors to exit 2 (message only) and Ctrl-C to exit 130."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except VlmhbError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_USAGE)
-        except KeyboardInterrupt:
-            click.echo("interrupted: answers written so far are kept", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-
-    return wrapper
 
 
 runs_dir_option = click.option(
@@ -146,7 +125,7 @@ def main() -> None:
     multiple=True,
     metavar="[KEY=VALUE:]METRIC=VALUE",
     help="Gate: exit 3 when a metric misses it, e.g. exact_match=0.8, cer_micro<=0.1, "
-    "model=tesseract-rus:field=surname:exact_match=0.9 (see vlmhb.gate). Repeatable.",
+    "model=tesseract-rus:field=surname:exact_match=0.9 (see vlmhb.gate.thresholds). Repeatable.",
 )
 @click.option(
     "--junit",
@@ -175,8 +154,10 @@ def run(
     Exit codes: 0 all good, 1 some runs failed, 2 bad input, 3 a --fail-under threshold
     was missed, 130 interrupted.
     """
-    from vlmhb import api, gate
-    from vlmhb.cli_tables import print_dry_run, print_outcome_line, print_summary
+    from vlmhb import api
+    from vlmhb.cli.tables import print_dry_run, print_outcome_line, print_summary
+    from vlmhb.gate import thresholds as gate
+    from vlmhb.gate.junit import write_junit
 
     thresholds = gate.parse_thresholds(fail_under)
     slurm = None
@@ -207,7 +188,7 @@ def run(
             mark = "pass" if check.passed else "FAIL"
             click.echo(f"gate {mark}: {check.threshold.spec} [{check.label}] {check.message}")
     if junit is not None:
-        click.echo(f"junit: {gate.write_junit(result.runs, checks, junit)}")
+        click.echo(f"junit: {write_junit(result.runs, checks, junit)}")
     if result.failed:
         sys.exit(EXIT_RUNS_FAILED)
     if checks is not None and checks.missed:
@@ -244,7 +225,8 @@ def compare(
     fail_on_regression: bool,
 ) -> None:
     """Per-field deltas RUN_B - RUN_A with paired bootstrap CIs; flags regressions."""
-    from vlmhb.compare import compare_runs, print_comparison
+    from vlmhb.cli.compare_table import print_comparison
+    from vlmhb.gate.compare import compare_runs
 
     result = compare_runs(
         run_a,
@@ -266,7 +248,7 @@ def compare(
 @reports_errors
 def infer(target: Path, runs_dir: Path, isolation: str | None) -> None:
     """Answers only: resume inference of a run folder, or of every run of a plan."""
-    from vlmhb import stages
+    from vlmhb.run import rerun as stages
 
     for line in stages.infer_target(target, runs_dir=runs_dir, isolation=isolation):
         click.echo(line)
@@ -279,7 +261,7 @@ def infer(target: Path, runs_dir: Path, isolation: str | None) -> None:
 @reports_errors
 def eval_(run_dirs: tuple[Path, ...], metrics: str | None, isolation: str | None) -> None:
     """Metrics only: score saved answers again (new metrics, new normalization)."""
-    from vlmhb import stages
+    from vlmhb.run import rerun as stages
 
     names = [m.strip() for m in metrics.split(",")] if metrics else None
     for line in stages.eval_targets(list(run_dirs), metrics=names, isolation=isolation):
@@ -310,7 +292,7 @@ def report(run_dirs: tuple[Path, ...], output: Path) -> None:
 @reports_errors
 def status(runs_dir: Path) -> None:
     """Where each run folder under RUNS_DIR stands."""
-    from vlmhb.cli_tables import print_status
+    from vlmhb.cli.tables import print_status
 
     print_status(runs_dir)
 

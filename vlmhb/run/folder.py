@@ -1,4 +1,4 @@
-"""The run folder: its file names, the versioned ``run.json`` record, and the answer log.
+"""The run folder: the versioned ``run.json`` record, and the answer log.
 
 ``answers.jsonl`` is append-only and durable without an fsync per sample: lines are written
 through a buffer flushed to the OS in groups (a ``kill -9`` of the orchestrator loses only
@@ -19,13 +19,36 @@ from typing import IO, Any
 
 from pydantic import BaseModel, Field
 
-RUN_JSON = "run.json"
-ANSWERS = "answers.jsonl"
-ANSWERS_CSV = "answers.csv"
-REFERENCES = "references.jsonl"
-WORKER_LOG = "worker.log"
-RESOURCES = "resources.parquet"
-METRICS_DIR = "metrics"
+from vlmhb.run.files import (
+    ANSWERS,
+    ANSWERS_CSV,
+    METRICS_DIR,
+    OVERALL_CSV,
+    REFERENCES,
+    RESOURCES,
+    RUN_JSON,
+    WORKER_LOG,
+)
+
+__all__ = [
+    "ANSWERS",
+    "ANSWERS_CSV",
+    "ANSWER_VERSION",
+    "METRICS_DIR",
+    "OVERALL_CSV",
+    "REFERENCES",
+    "RESOURCES",
+    "RUN_JSON",
+    "WORKER_LOG",
+    "AnswerLog",
+    "RunRecord",
+    "iter_jsonl",
+    "read_record",
+    "write_answers_csv",
+    "write_json_atomic",
+    "write_record",
+]
+
 ANSWER_VERSION = 1
 
 

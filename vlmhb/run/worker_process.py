@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vlmhb import protocol
+from vlmhb.worker import protocol
 from vlmhb.worker.lines import LineReader
 
 

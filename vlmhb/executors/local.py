@@ -6,7 +6,7 @@ order, once that many GPU slots are free, and its worker sees exactly those ids 
 ``CUDA_VISIBLE_DEVICES``. A GPU run never overtakes an earlier GPU run still waiting (a run
 needing 2 GPUs is not starved by 1-GPU runs behind it); CPU runs queue the same way on the
 CPU budget. With no GPU slots at all every run is a CPU run. Each run executes in its own
-thread through ``vlmhb.api.execute_run`` (the same code as a single run; env builds are
+thread through ``vlmhb.run.execute.execute_run`` (the same code as a single run; env builds are
 serialized by the env lock of ``vlmhb.envs``). A failing run is recorded and the others go
 on. On Ctrl-C every run thread gets ``KeyboardInterrupt``: the runner kills its worker,
 keeps the answers written, marks the run ``interrupted``; then the interrupt propagates.
@@ -101,7 +101,7 @@ class Schedule:
     execute: Execute | None = None
     on_outcome: OnOutcome | None = None
     on_start: Callable[[Any, str | None], None] | None = None
-    board: Any = None  # vlmhb.progress.Board, or None
+    board: Any = None  # vlmhb.run.progress.Board, or None
     log_path: Path | None = None
     progress: bool | None = None
     _lock: threading.Condition = field(default_factory=threading.Condition)
@@ -211,7 +211,7 @@ class Schedule:
     def _call(self, job: _Job, devices: str | None, tracker: Any) -> Any:
         execute = self.execute
         if execute is None:
-            from vlmhb.api import execute_run
+            from vlmhb.run.execute import execute_run
 
             execute = execute_run
         return execute(job.prepared, gpus=devices, progress=self.progress, tracker=tracker)
@@ -249,13 +249,13 @@ class Schedule:
 
 def _warm_code_shim() -> None:
     """Create the workers' code shim once, before threads race to create it."""
-    from vlmhb.isolation import code_shim
+    from vlmhb.run.isolation import code_shim
 
     code_shim()
 
 
 def _outcome(prepared: Any, status: str, error: str, started: float) -> Any:
-    from vlmhb.api import RunOutcome
+    from vlmhb.run.execute import RunOutcome
 
     return RunOutcome(prepared, status=status, error=error, wall_s=time.time() - started)
 
@@ -282,7 +282,7 @@ def run_scheduled(
     execute: Execute | None = None,
 ) -> list[Any]:
     """Run prepared runs over the slots; one ``RunOutcome`` per run, in plan order."""
-    from vlmhb.progress import Board
+    from vlmhb.run.progress import Board
 
     with Board(progress) as board:
         schedule = Schedule(

@@ -116,7 +116,7 @@ def env_name_for(backend: str, model: str, explicit: str | None) -> str:
     """The env a run uses: the plan's ``env``, else the catalogue's, else the backend default."""
     if explicit:
         return explicit
-    from vlmhb.models import DEFAULT_ENVS, resolve_model
+    from vlmhb.plan.catalogue import DEFAULT_ENVS, resolve_model
 
     try:
         return resolve_model(model, backend).env

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from vlmhb.plan import EvalRun
-from vlmhb.rundir import RUN_JSON, read_record
-from vlmhb.runner import infer_run, prepare_run, require_run_dir
+from vlmhb.plan.plan_csv import EvalRun
+from vlmhb.run.folder import RUN_JSON, read_record
+from vlmhb.run.infer import infer_run
+from vlmhb.run.prepare import prepare_run, require_run_dir
 
 
 def find_run_dirs(paths: list[Path]) -> list[Path]:
@@ -46,7 +47,7 @@ def infer_target(target: Path, *, runs_dir: Path, isolation: str | None) -> Iter
         record = infer_run(prepared)
         yield f"{prepared.run_dir}: {record.status}, {record.counts}"
         return
-    from vlmhb.api import prepare_plan
+    from vlmhb.run.prepare import prepare_plan
 
     for prepared in prepare_plan(target, runs_dir=runs_dir, isolation=isolation):
         record = infer_run(prepared)
@@ -57,7 +58,7 @@ def eval_targets(
     paths: list[Path], *, metrics: list[str] | None, isolation: str | None
 ) -> Iterator[str]:
     """Score each run folder again from its saved answers."""
-    from vlmhb.evaluate import evaluate_run
+    from vlmhb.run.evaluate import evaluate_run
 
     run_dirs = find_run_dirs(paths)
     if not run_dirs:

@@ -12,8 +12,8 @@ import subprocess
 from pathlib import Path
 
 from vlmhb.errors import VlmhbError
-from vlmhb.isolation import child_python
-from vlmhb.rundir import METRICS_DIR
+from vlmhb.run.folder import METRICS_DIR
+from vlmhb.run.isolation import child_python
 
 METRICS_ENV = "metrics"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vlmhb.cli import reports_errors
+from vlmhb.cli.common import reports_errors
 
 
 def _split(value: str) -> tuple[str, ...]:

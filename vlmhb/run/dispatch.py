@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from vlmhb import protocol
 from vlmhb.errors import WorkerError
-from vlmhb.rundir import ANSWER_VERSION, AnswerLog
-from vlmhb.worker_process import WorkerCommand, WorkerDied, WorkerFatal, WorkerProcess
+from vlmhb.run.folder import ANSWER_VERSION, AnswerLog
+from vlmhb.run.worker_process import WorkerCommand, WorkerDied, WorkerFatal, WorkerProcess
+from vlmhb.worker import protocol
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from vlmhb.home import vlmhb_home
 
-# The env a backend uses for a model the catalogue does not know (agrees with vlmhb.isolation).
+# The env a backend uses for a model the catalogue does not know (agrees with vlmhb.run.isolation).
 DEFAULT_ENVS: dict[str, str] = {
     "echo": "echo",
     "tesseract": "tesseract",

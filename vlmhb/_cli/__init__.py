@@ -1,1 +1,0 @@
-"""Command-line groups; ``vlmhb.cli`` wires them together."""

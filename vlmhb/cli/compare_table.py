@@ -1,0 +1,36 @@
+"""``vlmhb compare``'s table: per-field deltas, regressions in red, on stdout."""
+
+from __future__ import annotations
+
+from vlmhb.gate.compare import Comparison
+
+
+def print_comparison(result: Comparison) -> None:
+    """The comparison as a table on stdout, regressions in red."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"B - A: {result.run_b.name} vs {result.run_a.name}", title_justify="left")
+    for column in ("field", "metric", "A", "B", "delta", "95% CI", "pairs", "docs", "verdict"):
+        table.add_column(column)
+    for d in result.deltas:
+        style = {"regression": "bold red", "improvement": "green"}.get(d.verdict, "")
+        table.add_row(
+            d.field,
+            d.metric,
+            f"{d.mean_a:.3f}",
+            f"{d.mean_b:.3f}",
+            f"{d.delta:+.3f}",
+            f"[{d.ci_low:+.3f}, {d.ci_high:+.3f}]",
+            str(d.n_pairs),
+            str(d.n_docs),
+            d.verdict.upper() if d.verdict == "regression" else d.verdict,
+            style=style,
+        )
+    console = Console(width=160)
+    console.print(table)
+    if result.only_a or result.only_b:
+        console.print(f"unpaired samples: {result.only_a} only in A, {result.only_b} only in B")
+    for note in result.notes:
+        console.print(f"note: {note}")
+    console.print(f"{len(result.regressions)} regression(s) beyond the noise")

@@ -1,0 +1,211 @@
+"""Resolve a plan row into a run: dataset, prompts, model, env, and the run id.
+
+``prepare_run`` gathers everything that determines a run's answers (dataset content, prompts,
+model, backend, generation parameters) and derives the run id from it, so a changed prompt
+never silently reuses old answers. ``iter_samples`` builds the run's requests lazily;
+``new_record`` and ``write_references`` lay out what the run folder starts with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import re
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import vlmhb
+from vlmhb.errors import RunDirError
+from vlmhb.plan.plan_csv import EvalRun, load_plan
+from vlmhb.run.dispatch import Sample
+from vlmhb.run.folder import REFERENCES, RUN_JSON, RunRecord
+from vlmhb.run.isolation import env_name_for
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A plan row resolved against its dataset and prompts, with its run id."""
+
+    run: EvalRun
+    run_id: str
+    run_dir: Path
+    dataset: Any  # vlmhb.data.Dataset
+    prompts: Any  # vlmhb.plan.prompts.PromptCollection
+    model: str
+    env_name: str
+    documents: tuple[Any, ...]
+    n_samples: int
+    dataset_hash: str
+    prompts_hash: str
+
+    @property
+    def isolation(self) -> str:
+        """The isolation this run uses."""
+        return self.run.isolation or "local"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text.rsplit("/", 1)[-1]).strip("-")[:40] or "model"
+
+
+def _select_documents(run: EvalRun, documents: list[Any]) -> list[Any]:
+    chosen = [d for d in documents if not run.doc_types or d.doc_type in run.doc_types]
+    return chosen[: run.limit] if run.limit else chosen
+
+
+def _doc_fields(run: EvalRun, document: Any) -> list[str]:
+    return [name for name in document.fields if not run.fields or name in run.fields]
+
+
+def _resolve_model(run: EvalRun) -> str:
+    from vlmhb.plan.catalogue import resolve_model
+
+    try:
+        return resolve_model(run.model, run.backend).model
+    except (LookupError, ValueError):
+        return run.model
+
+
+def prepare_run(run: EvalRun, runs_root: Path) -> PreparedRun:
+    """Load the dataset and prompts of a plan row and derive its run id and folder."""
+    from vlmhb.data import load_dataset
+    from vlmhb.plan.prompts import load_prompts
+
+    dataset = load_dataset(run.dataset, base=run.base_dir)
+    prompts = load_prompts(run.prompts, base=run.base_dir)
+    documents = _select_documents(run, dataset.documents)
+    model = _resolve_model(run)
+    dataset_hash, prompts_hash = dataset.content_hash(), prompts.content_hash()
+    identity = {
+        "dataset": dataset_hash,
+        "doc_types": run.doc_types,
+        "fields": run.fields,
+        "limit": run.limit,
+        "backend": run.backend,
+        "model": model,
+        "prompts": prompts_hash,
+        "system_prompt": run.system_prompt,
+        "mode": run.mode,
+        "max_new_tokens": run.max_new_tokens,
+        "load": run.load,
+        "generation": run.generation,
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    run_id = f"{_slug(run.model)}-{run.backend}-{digest}"
+    if run.mode == "field":
+        n_samples = sum(len(_doc_fields(run, d)) for d in documents)
+    else:
+        n_samples = len(documents)
+    return PreparedRun(
+        run=run,
+        run_id=run_id,
+        run_dir=runs_root / run_id,
+        dataset=dataset,
+        prompts=prompts,
+        model=model,
+        env_name=env_name_for(run.backend, run.model, run.env),
+        documents=tuple(documents),
+        n_samples=n_samples,
+        dataset_hash=dataset_hash,
+        prompts_hash=prompts_hash,
+    )
+
+
+def iter_samples(prepared: PreparedRun) -> Iterator[Sample]:
+    """Every sample of the run, built lazily (memory stays flat for big datasets)."""
+    run = prepared.run
+    base_generation = {"max_new_tokens": run.max_new_tokens, **run.generation}
+    for document in prepared.documents:
+        problem = "; ".join(document.problems) if document.problems else None
+        images = tuple(str(image) for image in document.images)
+        fields = _doc_fields(run, document)
+        targets: list[str | None] = list(fields) if run.mode == "field" else [None]
+        for field_name in targets:
+            rendered = prepared.prompts.render(document.doc_type, field_name, fields, run.mode)
+            generation = dict(base_generation, mode=run.mode)
+            if run.mode == "document":
+                generation["fields"] = fields
+            yield Sample(
+                id=f"{document.id}:{field_name}" if field_name else str(document.id),
+                doc_id=str(document.id),
+                doc_type=document.doc_type,
+                field=field_name,
+                mode=run.mode,
+                prompt=rendered.prompt,
+                system=run.system_prompt or rendered.system,
+                images=images,
+                generation=generation,
+                problem=problem,
+            )
+
+
+def prepare_plan(
+    plan: Path | str, *, runs_dir: Path = Path("runs"), isolation: str | None = None
+) -> list[PreparedRun]:
+    """Validate a plan and resolve every run (datasets, prompts, run ids); touches nothing."""
+    runs: list[EvalRun] = load_plan(plan, isolation=isolation)  # type: ignore[arg-type]
+    return [prepare_run(run, runs_dir) for run in runs]
+
+
+def write_references(prepared: PreparedRun) -> Path:
+    """``references.jsonl``: the ground truth of the run's documents (for the metrics stage)."""
+    target = prepared.run_dir / REFERENCES
+    tmp = target.with_name(f".{target.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        for document in prepared.documents:
+            handle.write(
+                json.dumps(
+                    {
+                        "doc_id": str(document.id),
+                        "doc_type": document.doc_type,
+                        "fields": {k: v for k, v in document.fields.items()},
+                        "text": document.text,
+                        "tags": list(document.tags),
+                        "images": [str(image) for image in document.images],
+                    },
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+    tmp.replace(target)
+    return target
+
+
+def new_record(prepared: PreparedRun) -> RunRecord:
+    """The initial ``run.json`` of a run."""
+    run = prepared.run
+    return RunRecord(
+        run_id=prepared.run_id,
+        plan_row=run.model_dump(mode="json", exclude={"source"}),
+        source=run.source,
+        dataset=str(prepared.dataset.root),
+        dataset_name=prepared.dataset.name,
+        dataset_hash=prepared.dataset_hash,
+        prompts=run.prompts,
+        prompts_hash=prepared.prompts_hash,
+        backend=run.backend,
+        model=run.model,
+        model_path=prepared.model,
+        mode=run.mode,
+        metrics=list(run.metrics),
+        generation={"max_new_tokens": run.max_new_tokens, **run.generation},
+        isolation=prepared.isolation,
+        host={
+            "hostname": socket.gethostname(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        counts={"samples": prepared.n_samples, "documents": len(prepared.documents)},
+        vlmhb_version=vlmhb.__version__,
+    )
+
+
+def require_run_dir(run_dir: Path) -> Path:
+    """Check a folder is a run folder (has ``run.json``)."""
+    if not (run_dir / RUN_JSON).is_file():
+        raise RunDirError(f"{run_dir}: not a run folder (no run.json)")
+    return run_dir
