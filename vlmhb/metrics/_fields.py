@@ -12,25 +12,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-# canonical field -> (kind, Russian labels a model may echo or a dataset may use as name)
+from vlmhb.form_labels import all_fields
+
+
+def _fold(name: str) -> str:
+    return " ".join(name.casefold().replace("ё", "е").replace("_", " ").split())
+
+
+# canonical field -> (kind, the labels a model may echo or a dataset may use as its name),
+# from the form-label table (vlmhb.form_labels, standard library only).
 FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "surname": ("text", ("фамилия",)),
-    "name": ("text", ("имя",)),
-    "patronymic": ("text", ("отчество",)),
-    "sex": ("sex", ("пол",)),
-    "birth_date": ("date", ("дата рождения",)),
-    "birth_place": ("text", ("место рождения",)),
-    "series_number": ("passport", ("серия и номер паспорта", "серия и номер", "номер паспорта")),
-    "snils": ("snils", ("снилс", "страховой номер")),
-    "number": ("digits", ("номер счет-фактуры", "номер счета-фактуры", "номер")),
-    "date": ("date", ("дата счет-фактуры", "дата счета-фактуры", "дата")),
-    "seller": ("text", ("продавец",)),
-    "seller_inn": ("digits", ("инн продавца",)),
-    "seller_kpp": ("digits", ("кпп продавца",)),
-    "buyer": ("text", ("покупатель",)),
-    "buyer_inn": ("digits", ("инн покупателя",)),
-    "buyer_kpp": ("digits", ("кпп покупателя",)),
-    "total": ("amount", ("всего к оплате", "итого", "сумма")),
+    spec.key: (spec.kind, tuple(dict.fromkeys(_fold(n) for n in (spec.label, *spec.aliases))))
+    for spec in all_fields()
 }
 
 _ALIASES: dict[str, str] = {}
@@ -44,7 +37,7 @@ def canonical_field(name: str | None) -> str | None:
     """Map a field name or Russian label (any case, ё or е) to its canonical name, if known."""
     if not name:
         return None
-    key = " ".join(name.casefold().replace("ё", "е").replace("_", " ").split())
+    key = _fold(name)
     return _ALIASES.get(key) or _ALIASES.get(key.replace(" ", "_"))
 
 

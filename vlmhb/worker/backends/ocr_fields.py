@@ -1,10 +1,11 @@
 """Field values from OCR'd lines of a Russian document, anchored on the printed labels.
 
 Standard library only (``difflib`` for fuzzy matching; rapidfuzz is not in the tesseract env).
-For each (doc_type, field) a table lists the labels printed on the form; the value is what
-follows the best-matching label on the same line, or the next line when the label stands
-alone (label-above-value layouts). A few fields have their own pattern (invoice number and
-date from the "Счёт-фактура № N от DATE" header, SNILS and passport numbers, INN/KPP pairs).
+For each (doc_type, field) the form-label table (``vlmhb.form_labels``) lists the labels
+printed on the form; the value is what follows the best-matching label on the same line, or
+the next line when the label stands alone (label-above-value layouts). A few fields have their
+own pattern (invoice number and date from the "Счёт-фактура № N от DATE" header, SNILS and
+passport numbers, INN/KPP pairs).
 Field names are the native ones (``surname``) or the VLMHyperBench v0.1 question types
 (``Фамилия``), which map onto them.
 """
@@ -16,39 +17,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-_PERSON = {
-    "surname": ("Фамилия",),
-    "name": ("Имя",),
-    "patronymic": ("Отчество",),
-    "sex": ("Пол",),
-    "birth_date": ("Дата рождения", "Дата и место рождения"),
-    "birth_place": ("Место рождения", "Дата и место рождения"),
-}
+from vlmhb.form_labels import FORMS
 
+# doc_type -> field -> the labels printed beside it, from the form-label table.
 LABELS: dict[str, dict[str, tuple[str, ...]]] = {
-    "passport": {
-        **_PERSON,
-        "series_number": ("Серия и номер", "Серия и номер паспорта"),
-        "issued_by": ("Паспорт выдан", "Кем выдан"),
-        "issue_date": ("Дата выдачи",),
-        "department_code": ("Код подразделения",),
-    },
-    "snils": {
-        **_PERSON,
-        "snils": ("Страховой номер", "СНИЛС"),
-        "registration_date": ("Дата регистрации",),
-    },
-    "invoice": {
-        "number": ("Счёт-фактура №", "Номер счёт-фактуры"),
-        "date": ("Дата счёт-фактуры",),
-        "seller": ("Продавец",),
-        "seller_inn": ("ИНН продавца", "ИНН/КПП продавца"),
-        "seller_kpp": ("КПП продавца", "ИНН/КПП продавца"),
-        "buyer": ("Покупатель",),
-        "buyer_inn": ("ИНН покупателя", "ИНН/КПП покупателя"),
-        "buyer_kpp": ("КПП покупателя", "ИНН/КПП покупателя"),
-        "total": ("Всего к оплате", "Итого"),
-    },
+    doc_type: {spec.key: spec.printed for spec in fields} for doc_type, fields in FORMS.items()
 }
 
 # Fields whose value may wrap onto the following lines.
@@ -66,31 +39,11 @@ STOPPERS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# doc_type -> a name a dataset may give a field (label or alias: v0.1 question types) -> key.
 V01_FIELDS: dict[str, dict[str, str]] = {
-    "passport": {
-        "Фамилия": "surname",
-        "Имя": "name",
-        "Отчество": "patronymic",
-        "Пол": "sex",
-        "Дата рождения": "birth_date",
-        "Место рождения": "birth_place",
-        "Серия и номер паспорта": "series_number",
-        "Серия и номер": "series_number",
-    },
-    "invoice": {
-        "Номер счет-фактуры": "number",
-        "Дата счет-фактуры": "date",
-        "Продавец": "seller",
-        "Покупатель": "buyer",
-        "ИНН продавца": "seller_inn",
-        "КПП продавца": "seller_kpp",
-        "ИНН покупателя": "buyer_inn",
-        "КПП покупателя": "buyer_kpp",
-        "Всего к оплате": "total",
-    },
-    "snils": {"СНИЛС": "snils", "Страховой номер": "snils"},
+    doc_type: {name: spec.key for spec in fields for name in (spec.label, *spec.aliases)}
+    for doc_type, fields in FORMS.items()
 }
-V01_FIELDS["snils"].update({k: v for k, v in V01_FIELDS["passport"].items() if v in _PERSON})
 
 _HOMOGLYPHS = str.maketrans("aeopcxykmhtbABEKMHOPCTXY", "аеорсхукмнтвАВЕКМНОРСТХУ")
 _DATE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{1,2}\s+[а-яё]+\s+\d{4}", re.IGNORECASE)
@@ -270,11 +223,11 @@ def _total(lines: Sequence[str], doc_type: str | None) -> str:
 
 
 def _invoice_number(lines: Sequence[str], doc_type: str | None) -> str:
-    return _invoice_header(lines)[0] or _value_near(lines, ("Номер счёт-фактуры",), doc_type)
+    return _invoice_header(lines)[0] or _value_near(lines, LABELS["invoice"]["number"], doc_type)
 
 
 def _invoice_date(lines: Sequence[str], doc_type: str | None) -> str:
-    return _invoice_header(lines)[1] or _value_near(lines, ("Дата счёт-фактуры",), doc_type)
+    return _invoice_header(lines)[1] or _value_near(lines, LABELS["invoice"]["date"], doc_type)
 
 
 _SPECIAL: dict[tuple[str, str], Callable[[Sequence[str], str | None], str]] = {
