@@ -22,9 +22,13 @@ from vlmhb.gate.thresholds import (
 
 def test_threshold_syntax() -> None:
     plain = parse_threshold("exact_match=0.8")
-    assert (plain.metric, plain.op, plain.value, plain.selectors) == ("exact_match", ">=", 0.8, ())
-    assert parse_threshold("cer_micro=0.1").op == "<="  # lower is better: '=' means at most
-    assert parse_threshold("json_parse_failure_rate=0.05").op == "<="
+    assert (plain.metric, plain.op, plain.value, plain.selectors) == ("exact_match", "=", 0.8, ())
+    # a bare '=' is "at least" or "at most" by the direction metrics.json records
+    assert plain.comparison(higher_is_better=True) == ">="
+    at_most = parse_threshold("cer_micro=0.1")
+    assert at_most.comparison(higher_is_better=False) == "<="
+    assert at_most.passes(0.1, higher_is_better=False)
+    assert not at_most.passes(0.11, higher_is_better=False)
     explicit = parse_threshold("anls > 0.5")
     assert (explicit.op, explicit.value) == (">", 0.5)
     scoped = parse_threshold("model=tesseract-rus:field=surname:exact_match=0.9")

@@ -8,6 +8,7 @@ from typing import Any
 
 from vlmhb.api import PlanOutcome
 from vlmhb.run.execute import RunOutcome
+from vlmhb.run.files import ANSWERS, METRICS_DIR, METRICS_JSON, RUN_JSON
 
 HEADLINE_METRICS = ("exact_match", "anls", "cer_micro")
 
@@ -46,7 +47,7 @@ def print_dry_run(result: PlanOutcome) -> None:
     )
     for index, outcome in enumerate(result.runs, start=1):
         p = outcome.prepared
-        answers = p.run_dir / "answers.jsonl"
+        answers = p.run_dir / ANSWERS
         done = sum(1 for _ in answers.open("rb")) if answers.exists() else 0
         table.add_row(
             str(index),
@@ -105,10 +106,10 @@ def print_status(runs_dir: Path) -> None:
         f"Runs in {runs_dir}",
         ["run id", "model", "backend", "status", "answered", "samples", "errors", "metrics"],
     )
-    for run_json in sorted(runs_dir.glob("*/run.json")):
+    for run_json in sorted(runs_dir.glob(f"*/{RUN_JSON}")):
         data = json.loads(run_json.read_text("utf-8"))
         counts = data.get("counts", {})
-        scored = (run_json.parent / "metrics" / "metrics.json").exists()
+        scored = (run_json.parent / METRICS_DIR / METRICS_JSON).exists()
         table.add_row(
             data.get("run_id", run_json.parent.name),
             data.get("model", ""),

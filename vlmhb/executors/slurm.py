@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmhb.errors import VlmhbError
+from vlmhb.run.files import ANSWERS, METRICS_DIR, METRICS_JSON, RUN_JSON
 
 SLURM_LOG = "slurm.jsonl"
 SUBMITIT_DIR = ".submitit"
@@ -89,13 +90,13 @@ def run_element(plan: str, index: int, runs_dir: str, isolation: str | None) -> 
 
 def is_finished(prepared: Any) -> bool:
     """Whether a run needs no more work: answers done and, if it evaluates, metrics written."""
-    record_path = prepared.run_dir / "run.json"
+    record_path = prepared.run_dir / RUN_JSON
     if not record_path.exists():
         return False
     if json.loads(record_path.read_text("utf-8")).get("status") != "done":
         return False
     if "eval" in prepared.run.stages:
-        return (prepared.run_dir / "metrics" / "metrics.json").exists()
+        return (prepared.run_dir / METRICS_DIR / METRICS_JSON).exists()
     return True
 
 
@@ -122,7 +123,7 @@ def _executor(folder: Path, options: SlurmOptions, gpus: int) -> Any:
 
 
 def _answered(prepared: Any) -> int:
-    path = prepared.run_dir / "answers.jsonl"
+    path = prepared.run_dir / ANSWERS
     if not path.exists():
         return 0
     with path.open("rb") as handle:

@@ -8,7 +8,7 @@ average). Its 95 % CI comes from a paired bootstrap clustered by document: docum
 drawn with replacement (multinomial weights, seeded), each draw carries its samples' paired
 differences. A change is flagged when the whole CI lies on one side of zero and the delta
 exceeds ``min_delta``: a *regression* when B is worse (lower for exact/anls, higher for
-cer/wer/ned), an *improvement* otherwise.
+cer/wer/ned: the direction run B's ``metrics.json`` records), an *improvement* otherwise.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from vlmhb.errors import VlmhbError
+from vlmhb.run.files import BY_SAMPLE, RUN_JSON, metrics_table
+from vlmhb.run.metric_directions import higher_is_better, read_directions
 
 ALL_FIELDS = "(all)"
-LOWER_IS_BETTER = frozenset({"cer", "wer", "ned", "cer_raw"})
 KEY = ["doc_id", "field"]
 
 
@@ -66,7 +67,7 @@ class Comparison:
 def _load(run_dir: Path, metrics: Sequence[str]) -> Any:
     import pandas as pd
 
-    path = run_dir / "metrics" / "by_sample.parquet"
+    path = run_dir / metrics_table(BY_SAMPLE)
     if not path.exists():
         raise CompareError(f"{run_dir}: no metrics/by_sample.parquet; score it with vlmhb eval")
     frame = pd.read_parquet(path)
@@ -97,8 +98,7 @@ def bootstrap_delta(
     return delta, float(low), float(high)
 
 
-def _verdict(metric: str, delta: float, low: float, high: float, min_delta: float) -> str:
-    worse_when_up = metric in LOWER_IS_BETTER
+def _verdict(worse_when_up: bool, delta: float, low: float, high: float, min_delta: float) -> str:
     if low > 0 and abs(delta) > min_delta:
         return "regression" if worse_when_up else "improvement"
     if high < 0 and abs(delta) > min_delta:
@@ -123,6 +123,10 @@ def compare_runs(
     if merged.empty:
         raise CompareError(f"{run_a} and {run_b} have no (doc_id, field) sample in common")
     rng = np.random.default_rng(seed)
+    directions = read_directions(run_b)
+    unknown = [m for m in metrics if higher_is_better(m, directions) is None]
+    if unknown:
+        raise CompareError(f"{run_b}: no direction recorded for {', '.join(unknown)}")
     deltas: list[Delta] = []
     groups = [(ALL_FIELDS, merged), *((f, g) for f, g in merged.groupby("field", sort=True))]
     for name, group in groups:
@@ -145,7 +149,9 @@ def compare_runs(
                     ci_high=high,
                     n_pairs=len(pairs),
                     n_docs=int(pairs["doc_id"].nunique()),
-                    verdict=_verdict(metric, delta, low, high, min_delta),
+                    verdict=_verdict(
+                        not higher_is_better(metric, directions), delta, low, high, min_delta
+                    ),
                 )
             )
     return Comparison(
@@ -161,7 +167,7 @@ def compare_runs(
 def _notes(run_a: Path, run_b: Path) -> tuple[str, ...]:
     hashes = []
     for run_dir in (run_a, run_b):
-        record = run_dir / "run.json"
+        record = run_dir / RUN_JSON
         data = json.loads(record.read_text("utf-8")) if record.exists() else {}
         hashes.append(data.get("dataset_hash"))
     if hashes[0] and hashes[1] and hashes[0] != hashes[1]:

@@ -4,7 +4,8 @@ A threshold is ``[KEY=VALUE:]... METRIC OP NUMBER``:
 
 * ``exact_match=0.8`` — every run: exact match at least 0.8. A bare ``=`` means "at least"
   for a metric where higher is better and "at most" where lower is better (CER, WER, NED,
-  the ``*_rate`` metrics), so ``cer_micro=0.1`` is CER ≤ 0.1.
+  the ``*_rate`` metrics), so ``cer_micro=0.1`` is CER ≤ 0.1. The direction is the one the
+  run's ``metrics/metrics.json`` records (``vlmhb.run.metric_directions``).
 * ``cer_micro<=0.1``, ``anls>0.5`` — an explicit comparison (``>=``, ``<=``, ``>``, ``<``).
 * ``model=tesseract-rus:field=surname:exact_match=0.9`` — selectors narrow the check:
   ``run`` (run id or plan ``name``), ``model``, ``backend`` pick runs (shell globs allowed:
@@ -28,21 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from vlmhb.errors import VlmhbError
+from vlmhb.run.files import BY_DOC_TYPE, BY_FIELD, OVERALL, metrics_table
+from vlmhb.run.metric_directions import higher_is_better, read_directions
 
 EXIT_GATE = 3
 RUN_KEYS = ("run", "model", "backend")
 ROW_KEYS = ("field", "doc_type")
-LOWER_IS_BETTER = re.compile(r"^(cer|wer|ned)(_|$)|_rate$|^mixed_script_answers$")
 _CONDITION = re.compile(r"^\s*([A-Za-z][\w.-]*)\s*(>=|<=|>|<|=)\s*([-+0-9.eE]+)\s*$")
 
 
 class GateSpecError(VlmhbError):
     """A ``--fail-under`` threshold that cannot be read."""
-
-
-def lower_is_better(metric: str) -> bool:
-    """Whether a smaller value of ``metric`` is the better one (error rates, distances)."""
-    return bool(LOWER_IS_BETTER.search(metric))
 
 
 @dataclass(frozen=True)
@@ -51,18 +48,24 @@ class Threshold:
 
     spec: str
     metric: str
-    op: str  # >= <= > <
+    op: str  # >= <= > <, or = (at least / at most, by the metric's direction)
     value: float
     selectors: tuple[tuple[str, str], ...] = ()
 
-    def passes(self, measured: float) -> bool:
+    def comparison(self, higher_is_better: bool) -> str:
+        """The comparison this threshold makes for a metric of the given direction."""
+        if self.op != "=":
+            return self.op
+        return ">=" if higher_is_better else "<="
+
+    def passes(self, measured: float, higher_is_better: bool = True) -> bool:
         """Whether a measured value meets the threshold."""
         return {
             ">=": measured >= self.value,
             "<=": measured <= self.value,
             ">": measured > self.value,
             "<": measured < self.value,
-        }[self.op]
+        }[self.comparison(higher_is_better)]
 
     def selector(self, key: str) -> str | None:
         """The value of one selector, or None."""
@@ -95,8 +98,6 @@ def parse_threshold(spec: str) -> Threshold:
         bound = float(number)
     except ValueError as exc:
         raise GateSpecError(f"--fail-under {spec!r}: {number!r} is not a number") from exc
-    if op == "=":
-        op = "<=" if lower_is_better(metric) else ">="
     return Threshold(spec, metric, op, bound, tuple(selectors))
 
 
@@ -139,12 +140,12 @@ def read_measure(
     """A metric of a scored run folder: overall, or for one field or document type."""
     import pandas as pd
 
-    table, key, wanted = "overall", None, None
+    table, key, wanted = OVERALL, None, None
     if field is not None:
-        table, key, wanted = "by_field", "field", field
+        table, key, wanted = BY_FIELD, "field", field
     elif doc_type is not None:
-        table, key, wanted = "by_doc_type", "doc_type", doc_type
-    path = run_dir / "metrics" / f"{table}.csv"
+        table, key, wanted = BY_DOC_TYPE, "doc_type", doc_type
+    path = run_dir / metrics_table(table, "csv")
     if not path.exists():
         return None
     frame = pd.read_csv(path, dtype={key: str} if key else None)
@@ -221,10 +222,17 @@ def _check(threshold: Threshold, outcome: Any) -> Check:
     where = "".join(f" {k}={threshold.selector(k)}" for k in ROW_KEYS if threshold.selector(k))
     if measure is None:
         return Check(*ids, False, f"{threshold.metric}{where} was not measured for this run")
-    passed = threshold.passes(measure.value)
+    higher = higher_is_better(threshold.metric, read_directions(prepared.run_dir))
+    if higher is None and threshold.op == "=":
+        return Check(
+            *ids, False, f"{threshold.metric}: direction unknown; write >= or <= explicitly"
+        )
+    higher = True if higher is None else higher
+    passed = threshold.passes(measure.value, higher)
     verdict = "meets" if passed else "misses"
     name = f"{threshold.metric}[{where.strip()}]" if where else threshold.metric
-    message = f"{measure.describe(name)} {verdict} {threshold.op} {threshold.value:g}"
+    op = threshold.comparison(higher)
+    message = f"{measure.describe(name)} {verdict} {op} {threshold.value:g}"
     return Check(*ids, passed, message, measure)
 
 

@@ -4,30 +4,38 @@ Standard library plus rapidfuzz, numpy, pandas, pyarrow and sacrebleu only; neve
 orchestrator (pydantic, click, rich, ``vlmhb.plan.plan_csv`` ...). Run it as
 ``python -m vlmhb.metrics RUN_DIR`` or call :func:`score_run`. A new metric is one function
 decorated with :func:`metric` (see ``_text.py`` for the built-in ones).
+
+Names are re-exported lazily: the orchestrator imports ``vlmhb.metrics._registry`` (standard
+library only) for the metric directions without pulling in numpy or rapidfuzz.
 """
 
 from __future__ import annotations
 
-from vlmhb.metrics import _text  # noqa: F401  (registers the built-in metrics)
-from vlmhb.metrics._document import parse_document_answer
-from vlmhb.metrics._errors import MetricsInputError
-from vlmhb.metrics._normalize import RAW, Normalization, is_mixed_script, normalize_text
-from vlmhb.metrics._registry import METRICS, MetricSpec, MetricValues, metric, resolve_metrics
-from vlmhb.metrics._score import score_run
-from vlmhb.metrics._text import PairBatch
+import importlib
+from typing import Any
 
-__all__ = [
-    "METRICS",
-    "RAW",
-    "MetricSpec",
-    "MetricValues",
-    "MetricsInputError",
-    "Normalization",
-    "PairBatch",
-    "is_mixed_script",
-    "metric",
-    "normalize_text",
-    "parse_document_answer",
-    "resolve_metrics",
-    "score_run",
-]
+_API = {
+    "METRICS": "vlmhb.metrics._registry",
+    "MetricSpec": "vlmhb.metrics._registry",
+    "MetricValues": "vlmhb.metrics._registry",
+    "metric": "vlmhb.metrics._registry",
+    "resolve_metrics": "vlmhb.metrics._registry",
+    "MetricsInputError": "vlmhb.metrics._errors",
+    "RAW": "vlmhb.metrics._normalize",
+    "Normalization": "vlmhb.metrics._normalize",
+    "is_mixed_script": "vlmhb.metrics._normalize",
+    "normalize_text": "vlmhb.metrics._normalize",
+    "parse_document_answer": "vlmhb.metrics._document",
+    "score_run": "vlmhb.metrics._score",
+    "PairBatch": "vlmhb.metrics._text",
+}
+
+__all__ = list(_API)
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vlmhb.metrics' has no attribute {name!r}")
+    importlib.import_module("vlmhb.metrics._text")  # registers the built-in metrics
+    return getattr(importlib.import_module(module), name)

@@ -5,11 +5,18 @@ A metric that also returns a numerator and a denominator per sample (edits and r
 length for CER) is aggregated twice, labelled: ``<name>_micro`` (sum of numerators over sum of
 denominators) and ``<name>_macro`` (mean of per-sample values); otherwise as the plain mean.
 Plan names are looked up case-insensitively, so the v0.1 names ``CER``, ``WER``, ``BLEU`` work.
+
+Which way is better is owned here: :data:`HIGHER_IS_BETTER` for every built-in score (the
+metric functions, the aggregates the scorer adds, the per-sample columns), the decorator's
+``higher_is_better`` for any other metric. ``metrics.json`` records it per metric; gate,
+compare and the report read it from there. This module is standard library only (numpy only
+for type checking), so the orchestrator reads the table for folders scored before it was
+recorded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,6 +26,42 @@ if TYPE_CHECKING:
     import numpy as np
 
     from vlmhb.metrics._text import PairBatch
+
+
+# Built-in scores -> whether a higher value is the better one.
+HIGHER_IS_BETTER: dict[str, bool] = {
+    # metric functions (_text.py) and their per-sample columns
+    "exact_match": True,
+    "exact": True,
+    "anls": True,
+    "ned": False,
+    "cer": False,
+    "wer": False,
+    "bleu": True,
+    # scores the scorer adds (_score.py): unnormalized, answer hygiene, JSON extraction
+    "exact_match_raw": True,
+    "exact_raw": True,
+    "cer_raw": False,
+    "missing_answer_rate": False,
+    "mixed_script_answers": False,
+    "field_precision": True,
+    "field_recall": True,
+    "field_f1": True,
+    "json_parse_failure_rate": False,
+    "missing_field_rate": False,
+    "invented_field_rate": False,
+}
+_AVERAGES = ("_micro", "_macro")
+
+
+def direction_of(name: str, table: Mapping[str, bool] = HIGHER_IS_BETTER) -> bool | None:
+    """Whether higher is better for ``name`` (``cer_micro`` as ``cer``); None when unknown."""
+    if name in table:
+        return table[name]
+    for suffix in _AVERAGES:
+        if name.endswith(suffix) and name[: -len(suffix)] in table:
+            return table[name[: -len(suffix)]]
+    return None
 
 
 @dataclass(frozen=True)
@@ -56,18 +99,24 @@ METRICS: dict[str, MetricSpec] = {}
 def metric(
     name: str,
     *,
-    higher_is_better: bool,
+    higher_is_better: bool | None = None,
     column: str | None = None,
     core: bool = False,
     aliases: Iterable[str] = (),
 ) -> Callable[[MetricFunction], MetricFunction]:
-    """Register ``function`` as metric ``name``; ``core`` metrics are always computed."""
+    """Register ``function`` as metric ``name``; ``core`` metrics are always computed.
+
+    ``higher_is_better`` defaults to the built-in table; a metric not in it must give it.
+    """
+    higher = HIGHER_IS_BETTER.get(name) if higher_is_better is None else higher_is_better
+    if higher is None:
+        raise ValueError(f"metric {name!r}: say whether higher is better (higher_is_better=)")
 
     def register(function: MetricFunction) -> MetricFunction:
         METRICS[name] = MetricSpec(
             name=name,
             function=function,
-            higher_is_better=higher_is_better,
+            higher_is_better=higher,
             column=column or name,
             core=core,
             aliases=tuple(aliases),
@@ -97,3 +146,15 @@ def resolve_metrics(names: Iterable[str] | None) -> list[MetricSpec]:
         if spec not in chosen:
             chosen.append(spec)
     return chosen
+
+
+def directions(names: Iterable[str]) -> dict[str, bool]:
+    """``{name: higher_is_better}`` for the given metric, aggregate and column names.
+
+    Registered metrics (plugins included) first, by name and column, then the built-in table.
+    """
+    table = dict(HIGHER_IS_BETTER)
+    for spec in METRICS.values():
+        table[spec.name] = table[spec.column] = spec.higher_is_better
+    found = {name: direction_of(name, table) for name in names}
+    return {name: higher for name, higher in found.items() if higher is not None}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmhb.metrics._errors import MetricsInputError
+from vlmhb.run.files import ANSWERS, REFERENCES, RUN_JSON
 
 MODES = ("field", "document", "text")
 
@@ -83,7 +84,7 @@ def _read_references(path: Path) -> list[dict[str, Any]]:
 
 
 def _read_run_json(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "run.json"
+    path = run_dir / RUN_JSON
     if not path.is_file():
         return {}
     try:
@@ -108,8 +109,8 @@ def read_run(run_dir: Path, mode: str | None = None) -> RunInputs:
     if not run_dir.is_dir():
         raise MetricsInputError("run folder not found", file=str(run_dir))
     run = _read_run_json(run_dir)
-    references = _read_references(run_dir / "references.jsonl")
-    answer_rows = _read_jsonl(run_dir / "answers.jsonl")
+    references = _read_references(run_dir / REFERENCES)
+    answer_rows = _read_jsonl(run_dir / ANSWERS)
     mode = mode or run.get("mode") or next((r.get("mode") for _, r in answer_rows), None)
     mode = mode or "field"
     if mode not in MODES:
@@ -123,7 +124,7 @@ def read_run(run_dir: Path, mode: str | None = None) -> RunInputs:
     for number, row in answer_rows:
         doc_id = row.get("doc_id")
         if not isinstance(doc_id, str):
-            raise MetricsInputError("missing 'doc_id'", str(run_dir / "answers.jsonl"), number)
+            raise MetricsInputError("missing 'doc_id'", str(run_dir / ANSWERS), number)
         name = row.get("field")
         sample_id = str(row.get("id") or "")
         if mode == "field" and name is None and sample_id.startswith(f"{doc_id}:"):

@@ -21,21 +21,33 @@ from vlmhb.metrics._aggregate import Aggregate, aggregate_tables, den, num
 from vlmhb.metrics._errors import MetricsInputError
 from vlmhb.metrics._fields import field_kind
 from vlmhb.metrics._normalize import Normalization, is_mixed_script, normalize_text
-from vlmhb.metrics._registry import MetricSpec, resolve_metrics
+from vlmhb.metrics._registry import MetricSpec, directions, resolve_metrics
 from vlmhb.metrics._runfolder import read_run
 from vlmhb.metrics._samples import TEXT_FIELD, Samples, build_samples
 from vlmhb.metrics._text import PairBatch, cer, exact_match
+from vlmhb.run.files import (
+    BY_DOC_TYPE,
+    BY_FIELD,
+    BY_SAMPLE,
+    BY_TAG,
+    METRICS_DIR,
+    METRICS_JSON,
+    OVERALL,
+    REFERENCES,
+)
 
 VERSION = 1
-TABLES = {"by_field": "field", "by_doc_type": "doc_type", "by_tag": "tag", "overall": None}
-DOCUMENT_AGGREGATES = {
-    "field_precision": True,
-    "field_recall": True,
-    "field_f1": True,
-    "json_parse_failure_rate": False,
-    "missing_field_rate": False,
-    "invented_field_rate": False,
-}
+TABLES = {BY_FIELD: "field", BY_DOC_TYPE: "doc_type", BY_TAG: "tag", OVERALL: None}
+DOCUMENT_AGGREGATES = (
+    "field_precision",
+    "field_recall",
+    "field_f1",
+    "json_parse_failure_rate",
+    "missing_field_rate",
+    "invented_field_rate",
+)
+# Per-sample columns of by_sample besides the metric functions' own.
+RAW_COLUMNS = ("exact_raw", "cer_raw")
 
 
 def _kind(name: str) -> str:
@@ -126,9 +138,9 @@ def _versions() -> dict[str, str]:
 
 
 def _write_table(table: pd.DataFrame, folder: Path, name: str) -> None:
-    for suffix, write in ((".parquet", table.to_parquet), (".csv", table.to_csv)):
-        target = folder / f"{name}{suffix}"
-        partial = folder / f".{name}{suffix}.tmp"
+    for suffix, write in (("parquet", table.to_parquet), ("csv", table.to_csv)):
+        target = folder / f"{name}.{suffix}"
+        partial = folder / f".{name}.{suffix}.tmp"
         write(partial, index=False)
         os.replace(partial, target)
 
@@ -151,7 +163,7 @@ def score_run(
     specs = resolve_metrics(metrics if metrics is not None else inputs.plan_metrics)
     samples = build_samples(inputs)
     if not samples.sample_id:
-        where = str(run_dir / "references.jsonl")
+        where = str(run_dir / REFERENCES)
         raise MetricsInputError(f"nothing to score in {inputs.mode} mode", file=where)
     kinds = [_kind(name) for name in samples.field]
     answer_norm = _normalize_all(samples.answer, kinds, settings)
@@ -200,25 +212,22 @@ def score_run(
         unit_frame = unit_frame.fillna({c: 0.0 for c in unit_frame.columns if ":" in c})
         aggregates += [Aggregate(name) for name in DOCUMENT_AGGREGATES]
 
-    out = run_dir / "metrics"
+    out = run_dir / METRICS_DIR
     out.mkdir(exist_ok=True)
-    _write_table(frame, out, "by_sample")
+    _write_table(frame, out, BY_SAMPLE)
     tables = aggregate_tables(unit_frame, aggregates, TABLES, seed=seed, n_boot=n_boot)
     for name, table in tables.items():
         _write_table(table, out, name)
 
-    higher = {spec.name: spec.higher_is_better for spec in specs}
-    higher.update(DOCUMENT_AGGREGATES, missing_answer_rate=False, mixed_script_answers=False)
-    higher.update(exact_match_raw=True, cer_raw_micro=False)
+    scores = [a.name for a in aggregates] + [spec.column for spec in specs] + list(RAW_COLUMNS)
+    higher = directions(scores)
     result: dict[str, Any] = {
         "version": VERSION,
         "mode": inputs.mode,
         "normalization": settings.to_dict(),
         "metrics": [spec.name for spec in specs],
-        "aggregates": {
-            a.name: {"higher_is_better": higher.get(a.name, higher.get(a.name.rsplit("_", 1)[0]))}
-            for a in aggregates
-        },
+        "aggregates": {a.name: {"higher_is_better": higher.get(a.name)} for a in aggregates},
+        "higher_is_better": higher,
         "descriptions": {spec.name: spec.description for spec in specs},
         "ci": {
             "method": "percentile bootstrap, documents resampled",
@@ -235,9 +244,9 @@ def score_run(
         "unmatched_answers": inputs.unmatched_answers,
         "docs_without_text": samples.docs_without_text,
         "mixed_script_answers": int(mixed.sum()),
-        "overall": {row.metric: row.value for row in tables["overall"].itertuples()},
+        "overall": {row.metric: row.value for row in tables[OVERALL].itertuples()},
     }
-    partial = out / ".metrics.json.tmp"
+    partial = out / f".{METRICS_JSON}.tmp"
     partial.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(partial, out / "metrics.json")
+    os.replace(partial, out / METRICS_JSON)
     return result

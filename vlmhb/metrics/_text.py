@@ -76,40 +76,40 @@ def _rate(edits: np.ndarray, length: np.ndarray) -> MetricValues:
     return MetricValues(edits / np.maximum(length, 1.0), numerator=edits, denominator=length)
 
 
-@metric("exact_match", higher_is_better=True, column="exact", core=True, aliases=("exact", "em"))
+@metric("exact_match", column="exact", core=True, aliases=("exact", "em"))
 def exact_match(batch: PairBatch) -> MetricValues:
     """1 when the answer equals the reference, else 0."""
     same = [h == r for h, r in zip(batch.hypotheses, batch.references, strict=True)]
     return MetricValues(np.array(same, dtype=float))
 
 
-@metric("anls", higher_is_better=True, core=True)
+@metric("anls", core=True)
 def anls(batch: PairBatch) -> MetricValues:
     """ANLS (DocVQA): 1 - NED when NED < 0.5, else 0."""
     ned = batch.ned
     return MetricValues(np.where(ned < ANLS_THRESHOLD, 1.0 - ned, 0.0))
 
 
-@metric("ned", higher_is_better=False, core=True)
+@metric("ned", core=True)
 def ned(batch: PairBatch) -> MetricValues:
     """Normalized edit distance: Levenshtein distance / length of the longer string."""
     return MetricValues(batch.ned)
 
 
-@metric("cer", higher_is_better=False, core=True)
+@metric("cer", core=True)
 def cer(batch: PairBatch) -> MetricValues:
     """Character error rate: character edits / reference characters."""
     return _rate(batch.char_distance, batch.ref_length)
 
 
-@metric("wer", higher_is_better=False, core=True)
+@metric("wer", core=True)
 def wer(batch: PairBatch) -> MetricValues:
     """Word error rate: word edits / reference words."""
     lengths = np.fromiter(map(len, batch.ref_words), float, len(batch))
     return _rate(batch.word_distance, lengths)
 
 
-@metric("bleu", higher_is_better=True)
+@metric("bleu")
 def bleu(batch: PairBatch) -> MetricValues:
     """Sentence BLEU (sacrebleu, hypothesis = answer, reference = ground truth), in [0, 1]."""
     import sacrebleu

@@ -27,13 +27,14 @@ from typing import TYPE_CHECKING, Any
 from vlmhb.monitor.gpu import GpuReader, import_nvml, parse_visible_devices
 from vlmhb.monitor.process import ProcessTree
 from vlmhb.monitor.summary import summarize_frame
+from vlmhb.run.files import RESOURCES
 
 if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
 
-RESOURCES_FILE = "resources.parquet"
+RESOURCES_FILE = RESOURCES
 RESOURCES_VERSION = 1
 BASE_COLUMNS = ("t", "rss_mb", "cpu_pct", "threads", "host_ram_used_mb")
 _NOT_STARTED = "not started"

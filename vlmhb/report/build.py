@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vlmhb.run.files import BY_DOC_TYPE, BY_FIELD, BY_TAG
+
 if TYPE_CHECKING:  # pandas and plotly load only when a report is built
     from vlmhb.report.run_data import RunData
 
@@ -24,6 +26,10 @@ class ReportResult:
 def _chart_sections(runs: Sequence[RunData], board) -> list[tuple[str, str, str]]:
     from vlmhb.report import charts, tables
     from vlmhb.report.html import section
+    from vlmhb.run.metric_directions import higher_is_better
+
+    # The y axis of the Pareto charts is exact match; its direction is the runs' recorded one.
+    maximize_y = all(higher_is_better("exact_match", r.directions) is not False for r in runs)
 
     def block(figs: list[tuple[object | None, str]], empty: str, wide: bool = False) -> str:
         parts = [charts.figure_html(f, div_id) for f, div_id in figs if f is not None]
@@ -38,13 +44,13 @@ def _chart_sections(runs: Sequence[RunData], board) -> list[tuple[str, str, str]
         [
             (
                 charts.heatmap(
-                    tables.metric_matrix(runs, "by_field", "field"), "Exact match per field × run"
+                    tables.metric_matrix(runs, BY_FIELD, "field"), "Exact match per field × run"
                 ),
                 "heat-field",
             ),
             (
                 charts.heatmap(
-                    tables.metric_matrix(runs, "by_doc_type", "doc_type"),
+                    tables.metric_matrix(runs, BY_DOC_TYPE, "doc_type"),
                     "Exact match per document type × run",
                 ),
                 "heat-doctype",
@@ -61,6 +67,7 @@ def _chart_sections(runs: Sequence[RunData], board) -> list[tuple[str, str, str]
                     "samples_per_s",
                     "samples/s",
                     maximize_x=True,
+                    maximize_y=maximize_y,
                     title="Accuracy vs. throughput",
                 ),
                 "pareto-speed",
@@ -71,6 +78,7 @@ def _chart_sections(runs: Sequence[RunData], board) -> list[tuple[str, str, str]
                     "vram_peak_mb",
                     "peak VRAM (MB)",
                     maximize_x=False,
+                    maximize_y=maximize_y,
                     title="Accuracy vs. peak VRAM",
                 ),
                 "pareto-vram",
@@ -82,7 +90,7 @@ def _chart_sections(runs: Sequence[RunData], board) -> list[tuple[str, str, str]
         [
             (
                 charts.heatmap(
-                    tables.metric_matrix(runs, "by_tag", "tag"),
+                    tables.metric_matrix(runs, BY_TAG, "tag"),
                     "Exact match per degradation tag × run",
                 ),
                 "heat-tag",

@@ -87,7 +87,13 @@ def heatmap(matrix: pd.DataFrame, title: str, metric: str = "exact match") -> An
 
 
 def pareto_scatter(
-    board: pd.DataFrame, x: str, x_title: str, *, maximize_x: bool, title: str
+    board: pd.DataFrame,
+    x: str,
+    x_title: str,
+    *,
+    maximize_x: bool,
+    title: str,
+    maximize_y: bool = True,
 ) -> Any | None:
     """Exact match against ``x`` per run, with the Pareto front drawn as a line."""
     import plotly.graph_objects as go
@@ -95,7 +101,7 @@ def pareto_scatter(
     data = board[["label", "run_id", "exact_match", x]].dropna()
     if data.empty:
         return None
-    front = pareto_front(data[x], data["exact_match"], maximize_x=maximize_x)
+    front = pareto_front(data[x], data["exact_match"], maximize_x=maximize_x, maximize_y=maximize_y)
     data = data.assign(front=front)
     fig = go.Figure()
     for on, name, symbol in [(False, "dominated", "circle-open"), (True, "Pareto front", "star")]:

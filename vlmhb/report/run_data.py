@@ -17,8 +17,21 @@ from typing import Any
 import pandas as pd
 
 from vlmhb.errors import RunDirError
+from vlmhb.run.files import (
+    ANSWERS,
+    BY_DOC_TYPE,
+    BY_FIELD,
+    BY_SAMPLE,
+    BY_TAG,
+    OVERALL,
+    REFERENCES,
+    RESOURCES,
+    RUN_JSON,
+    metrics_table,
+)
+from vlmhb.run.metric_directions import read_directions
 
-AGGREGATES = ("overall", "by_field", "by_doc_type", "by_tag")
+AGGREGATES = (OVERALL, BY_FIELD, BY_DOC_TYPE, BY_TAG)
 SAMPLE_COLUMNS = [
     "sample_id",
     "doc_id",
@@ -46,6 +59,8 @@ class RunData:
     resources: pd.DataFrame | None = None
     gaps: list[str] = field(default_factory=list)
     suffix: str = ""  # set by load_runs when two runs would otherwise share a label
+    # metric -> higher is better, as metrics/metrics.json records it
+    directions: dict[str, bool] = field(default_factory=dict)
 
     @property
     def run_id(self) -> str:
@@ -126,10 +141,10 @@ def find_runs(paths: list[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         path = Path(path)
-        if (path / "run.json").is_file():
+        if (path / RUN_JSON).is_file():
             found.append(path)
         elif path.is_dir():
-            found.extend(sorted(p.parent for p in path.rglob("run.json")))
+            found.extend(sorted(p.parent for p in path.rglob(RUN_JSON)))
         else:
             raise RunDirError(f"{path}: no such run folder")
     unique = list(dict.fromkeys(p.resolve() for p in found))
@@ -144,23 +159,22 @@ def load_run(path: Path) -> RunData:
     """Read one run folder; every missing or unreadable part becomes a stated gap."""
     gaps: list[str] = []
     try:
-        record = json.loads((path / "run.json").read_text("utf-8"))
+        record = json.loads((path / RUN_JSON).read_text("utf-8"))
         if not isinstance(record, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as exc:
         record = {}
         gaps.append(f"run.json unreadable ({exc})")
-    run = RunData(path=path, record=record, gaps=gaps)
+    run = RunData(path=path, record=record, gaps=gaps, directions=read_directions(path))
     if run.status not in ("done", "completed", "ok", "finished", "unknown"):
         gaps.append(f"status is {run.status!r}")
-    metrics_dir = path / "metrics"
     for name in AGGREGATES:
-        table = _read_table(metrics_dir / f"{name}.parquet", gaps)
+        table = _read_table(path / metrics_table(name), gaps)
         if table is not None:
             run.tables[name] = table
-    if not (metrics_dir / "overall.parquet").is_file():
+    if not (path / metrics_table(OVERALL)).is_file():
         gaps.append("no metrics (metrics/overall.parquet missing): quality columns empty")
-    res_file = path / "resources.parquet"
+    res_file = path / RESOURCES
     if res_file.is_file():
         run.resources = _read_table(res_file, gaps)
         if run.resources is not None and not gpu_columns(run.resources, "mem_used_mb"):
@@ -210,7 +224,7 @@ def load_runs(paths: list[Path]) -> list[RunData]:
 
 def read_answers(path: Path) -> pd.DataFrame | None:
     """answers.jsonl as a table (first line per id wins), or None when absent."""
-    file = path / "answers.jsonl"
+    file = path / ANSWERS
     if not file.is_file():
         return None
     rows = []
@@ -230,7 +244,7 @@ def read_answers(path: Path) -> pd.DataFrame | None:
 
 def read_references(path: Path) -> dict[str, dict[str, Any]]:
     """references.jsonl keyed by doc_id (empty when absent)."""
-    file = path / "references.jsonl"
+    file = path / REFERENCES
     refs: dict[str, dict[str, Any]] = {}
     if file.is_file():
         with open(file, encoding="utf-8") as f:
@@ -247,7 +261,7 @@ def read_samples(run: RunData, columns: list[str] | None = None) -> pd.DataFrame
     The rebuilt rows (a run without metrics) compare raw strings only: ``exact`` is strict
     equality after trimming, and ``anls``/``cer`` are left empty.
     """
-    file = run.path / "metrics" / "by_sample.parquet"
+    file = run.path / metrics_table(BY_SAMPLE)
     if file.is_file():
         import pyarrow.parquet as pq
 

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from vlmhb.errors import VlmhbError
-from vlmhb.run.folder import METRICS_DIR
+from vlmhb.run.files import METRICS_DIR, METRICS_JSON
 from vlmhb.run.isolation import child_python
 
 METRICS_ENV = "metrics"
@@ -41,5 +41,5 @@ def evaluate_run(
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
         raise MetricsError(f"{run_dir}: metrics stage failed: {' | '.join(tail)}")
-    summary_path = run_dir / METRICS_DIR / "metrics.json"
+    summary_path = run_dir / METRICS_DIR / METRICS_JSON
     return json.loads(summary_path.read_text("utf-8")) if summary_path.exists() else {}
