@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import os
 import re
-import selectors
 import subprocess
 import sys
 import tempfile
@@ -36,26 +34,27 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run from a checkout: vlmhb's stdlib-only worker driver
+
+from vlmhb.run.isolation import child_environment  # noqa: E402
+from vlmhb.run.worker_process import (  # noqa: E402
+    WorkerCommand,
+    WorkerDied,
+    WorkerFatal,
+    WorkerProcess,
+)
+from vlmhb.worker import protocol  # noqa: E402
+
 PROMPTS = ["Фамилия?", "Дата рождения владельца паспорта?", "Extract every field as JSON.", "ИНН"]
 SYSTEM = "Ты внимательный ассистент."
 MAX_NEW_TOKENS = 16
 
 
-def code_shim(folder: Path) -> Path:
-    """A folder holding only a ``vlmhb`` symlink, for the worker's ``PYTHONPATH``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vlmhb").symlink_to(REPO / "vlmhb", target_is_directory=True)
-    return folder
-
-
-def child_env(shim: Path) -> dict[str, str]:
-    """The worker's minimal environment."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/")}
-    for key, value in os.environ.items():
-        if key.startswith(("CUDA_", "HF_", "NVIDIA_", "LD_LIBRARY_PATH")):
-            env[key] = value
-    env.update(PYTHONPATH=str(shim), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    return env
+def child_env() -> dict[str, str]:
+    """The worker's minimal environment (vlmhb's own), offline, with vlmhb's code shim."""
+    return child_environment(
+        {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}, passed=("LD_LIBRARY_PATH",)
+    )
 
 
 def draw_images(folder: Path, count: int = 4) -> list[Path]:
@@ -74,109 +73,60 @@ def draw_images(folder: Path, count: int = 4) -> list[Path]:
     return paths
 
 
-class Worker:
-    """``python -m vlmhb.worker`` driven over JSON lines, stderr to a log file."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._log = log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vlmhb.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            env=env,
-        )
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self.proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
-        self._buffer = b""
-
-    def send(self, messages: list[dict[str, Any]]) -> None:
-        data = "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in messages)
-        self.proc.stdin.write(data.encode())  # type: ignore[union-attr]
-        self.proc.stdin.flush()  # type: ignore[union-attr]
-
-    def read(self, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not self._selector.select(left):
-                raise RuntimeError(f"worker silent for {timeout:.0f} s; log {self.log}")
-            chunk = os.read(self.proc.stdout.fileno(), 1 << 16)  # type: ignore[union-attr]
-            if not chunk:
-                raise RuntimeError(f"worker exited {self.proc.wait()}; log {self.log}")
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
-
-    def close(self) -> int:
-        if self.proc.poll() is None:
-            try:
-                self.send([{"type": "shutdown"}])
-                self.proc.wait(60)
-            except (BrokenPipeError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
-
-
 def run_worker(
     model: Path, images: list[Path], device: str, dtype: str, env: dict[str, str], log: Path
 ) -> dict[str, Any]:
     """Load the tiny model, answer one window of four requests, return what happened."""
-    worker = Worker(env, log)
+    command = WorkerCommand([sys.executable, "-m", "vlmhb.worker"], env)
     result: dict[str, Any] = {"device_requested": device, "dtype": dtype}
+    log.unlink(missing_ok=True)
+    worker = WorkerProcess(command, log)
     try:
-        init = {
-            "type": "init",
-            "protocol": 1,
-            "backend": "hf",
-            "model": str(model),
-            "load": {"device": device, "dtype": dtype, "log_tokens": True},
-            "generation": {"max_new_tokens": MAX_NEW_TOKENS},
-            "batch_size": 4,
-        }
+        init = protocol.Init(
+            backend="hf",
+            model=str(model),
+            load={"device": device, "dtype": dtype, "log_tokens": True},
+            generation={"max_new_tokens": MAX_NEW_TOKENS},
+            batch_size=4,
+        )
         started = time.perf_counter()
-        worker.send([init])
-        ready = worker.read(240)
+        ready = worker.start(init, timeout=240)
         result["worker_start_s"] = round(time.perf_counter() - started, 3)
-        if ready["type"] != "ready":
-            result["error"] = ready.get("message", str(ready))
-            return result
-        result.update(device=ready["device"], load_s=round(ready["load_s"], 3))
-        result["versions"] = ready["versions"]
-        requests = [
-            {
-                "type": "request",
-                "id": f"q{i}",
-                "images": [str(images[i])],
-                "prompt": PROMPTS[i],
-                "system": SYSTEM,
-            }
-            for i in range(4)
-        ]
-        worker.send(requests)
-        answers = [worker.read(120) for _ in requests]
-        errors = [a for a in answers if a["type"] != "response"]
+        result.update(device=ready.device, load_s=round(ready.load_s, 3), versions=ready.versions)
+        for i in range(4):
+            worker.send(
+                protocol.Request(
+                    id=f"q{i}", images=[str(images[i])], prompt=PROMPTS[i], system=SYSTEM
+                )
+            )
+        answers = [_answer(worker, 120) for _ in range(4)]
+        errors = [a for a in answers if not isinstance(a, protocol.Response)]
         if errors:
             result["error"] = f"{len(errors)} requests failed: {errors[0]}"
             return result
-        latency = max(a["latency_s"] for a in answers)
-        tokens = sum(a["output_tokens"] for a in answers)
+        responses = [a for a in answers if isinstance(a, protocol.Response)]
+        latency = max(a.latency_s for a in responses)
+        tokens = sum(a.output_tokens or 0 for a in responses)
         result.update(
             batch_latency_s=round(latency, 4),
             output_tokens=tokens,
             tokens_per_s=round(tokens / latency, 1) if latency else None,
-            finish_reasons=sorted({a["finish_reason"] for a in answers}),
+            finish_reasons=sorted({str(a.finish_reason) for a in responses}),
         )
-    except RuntimeError as exc:
-        result["error"] = str(exc)
+    except (WorkerFatal, WorkerDied, TimeoutError) as exc:
+        result["error"] = f"{exc}; log {log}"
     finally:
-        result["exit_code"] = worker.close()
+        result["exit_code"] = worker.stop(grace_s=60)
     logged = re.findall(r"^\[hf\] tokens (\S+): (\[.*\])$", log.read_text(), re.MULTILINE)
     result["tokens"] = {rid: ast.literal_eval(ids) for rid, ids in logged}
     return result
+
+
+def _answer(worker: WorkerProcess, timeout: float) -> protocol.Message:
+    message = worker.receive(timeout)
+    if message is None:
+        raise TimeoutError(f"worker silent for {timeout:.0f} s")
+    return message
 
 
 def compare(run: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
@@ -242,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vlmhb-gpu-check-") as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        env = child_env(code_shim(work / f"shim-{os.getpid()}"))
+        env = child_env()
         model = work / "tiny-llava"
         build = subprocess.run(
             [sys.executable, "-m", "vlmhb.worker.tiny_model", str(model)],

@@ -28,6 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))  # the GPU check's own drawing, shared with the tests
 import gpu_check  # noqa: E402
 
+from vlmhb.run.isolation import code_shim  # noqa: E402
+
 ENV_VARS = {"hf-cpu": "VLMHB_HF_CPU_PYTHON", "vllm-cpu": "VLMHB_VLLM_CPU_PYTHON"}
 
 
@@ -58,15 +60,6 @@ def env_python(name: str) -> Path:
     )
 
 
-def code_shim(folder: Path) -> Path:
-    """A folder holding only a ``vlmhb`` symlink to this checkout's package."""
-    folder.mkdir(parents=True, exist_ok=True)
-    link = folder / "vlmhb"
-    if not link.exists():
-        link.symlink_to(REPO / "vlmhb", target_is_directory=True)
-    return folder
-
-
 def worker_env(shim: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """A minimal environment for a worker: PATH, HOME, the shim, offline hub, few threads."""
     env = {
@@ -85,9 +78,9 @@ def worker_env(shim: Path, extra: dict[str, str] | None = None) -> dict[str, str
 
 
 @pytest.fixture(scope="session")
-def shim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The code shim shared by the session's workers."""
-    return code_shim(tmp_path_factory.mktemp("shim"))
+def shim_dir() -> Path:
+    """The code shim shared by the session's workers (vlmhb's own)."""
+    return code_shim()
 
 
 @pytest.fixture(scope="session")

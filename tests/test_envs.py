@@ -27,6 +27,7 @@ from vlmhb.envs import (
     vlmhb_home,
 )
 from vlmhb.envs.recipe import default_root, lock_hash
+from vlmhb.run.isolation import code_shim
 
 REPO = default_root()
 SMALL_ENVS = ("echo", "tesseract")
@@ -106,12 +107,10 @@ def test_echo_builds_from_an_empty_lockfile_then_is_reused(root: Path, home: Pat
 
 
 def test_echo_env_runs_the_worker_code_without_orchestrator_packages(
-    root: Path, home: Path, tmp_path: Path
+    root: Path, home: Path
 ) -> None:
     built = ensure_env("echo", root=root, home=home)
-    shim = tmp_path / "shim"
-    shim.mkdir()
-    (shim / "vlmhb").symlink_to(REPO / "vlmhb", target_is_directory=True)
+    shim = code_shim()
     ok = run_in(built.python, "import vlmhb.worker.loop, vlmhb.worker.protocol; print('ok')",
                 extra_env={"PYTHONPATH": str(shim)})  # fmt: skip
     assert ok.returncode == 0, ok.stderr

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmhb.errors import VlmhbError
+from vlmhb.run.folder import iter_jsonl
 
 SCHEDULE_LOG = "scheduler.jsonl"
 CPU_ONLY_DEVICES = ""  # what a CPU run sees in CUDA_VISIBLE_DEVICES when GPUs are managed
@@ -299,7 +300,4 @@ def run_scheduled(
 
 def read_schedule(runs_dir: Path) -> list[dict[str, Any]]:
     """The start/end events of ``RUNS_DIR/scheduler.jsonl``."""
-    path = runs_dir / SCHEDULE_LOG
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    return list(iter_jsonl(runs_dir / SCHEDULE_LOG))

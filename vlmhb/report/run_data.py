@@ -29,6 +29,7 @@ from vlmhb.run.files import (
     RUN_JSON,
     metrics_table,
 )
+from vlmhb.run.folder import iter_jsonl
 from vlmhb.run.metric_directions import read_directions
 
 AGGREGATES = (OVERALL, BY_FIELD, BY_DOC_TYPE, BY_TAG)
@@ -227,16 +228,7 @@ def read_answers(path: Path) -> pd.DataFrame | None:
     file = path / ANSWERS
     if not file.is_file():
         return None
-    rows = []
-    with open(file, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                continue  # a torn last line of an interrupted run; the runner rewrites it
+    rows = list(iter_jsonl(file))  # a torn last line of an interrupted run is skipped
     if not rows:
         return pd.DataFrame(columns=["id", "answer", "error", "latency_s"])
     return pd.DataFrame(rows).drop_duplicates("id", keep="first")
@@ -245,14 +237,7 @@ def read_answers(path: Path) -> pd.DataFrame | None:
 def read_references(path: Path) -> dict[str, dict[str, Any]]:
     """references.jsonl keyed by doc_id (empty when absent)."""
     file = path / REFERENCES
-    refs: dict[str, dict[str, Any]] = {}
-    if file.is_file():
-        with open(file, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    doc = json.loads(line)
-                    refs[str(doc.get("doc_id"))] = doc
-    return refs
+    return {str(doc.get("doc_id")): doc for doc in iter_jsonl(file)}
 
 
 def read_samples(run: RunData, columns: list[str] | None = None) -> pd.DataFrame | None:
