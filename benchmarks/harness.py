@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from vlmhb.run.child_env import child_environment
 from vlmhb.run.dispatch import Dispatcher, DispatchSettings, Sample
 from vlmhb.run.folder import AnswerLog
-from vlmhb.run.isolation import child_environment
 from vlmhb.run.worker_process import WorkerCommand
 from vlmhb.worker import protocol
 from vlmhb.worker.backends.echo import EchoBackend

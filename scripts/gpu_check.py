@@ -36,7 +36,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout: vlmhb's stdlib-only worker driver
 
-from vlmhb.run.isolation import child_environment  # noqa: E402
+from vlmhb.run.child_env import child_environment  # noqa: E402
 from vlmhb.run.worker_process import (  # noqa: E402
     WorkerCommand,
     WorkerDied,

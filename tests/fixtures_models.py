@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))  # the GPU check's own drawing, shared with the tests
 import gpu_check  # noqa: E402
 
-from vlmhb.run.isolation import code_shim  # noqa: E402
+from vlmhb.run.code_shim import code_shim  # noqa: E402
 
 ENV_VARS = {"hf-cpu": "VLMHB_HF_CPU_PYTHON", "vllm-cpu": "VLMHB_VLLM_CPU_PYTHON"}
 

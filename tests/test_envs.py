@@ -27,7 +27,7 @@ from vlmhb.envs import (
     vlmhb_home,
 )
 from vlmhb.envs.recipe import default_root, lock_hash
-from vlmhb.run.isolation import code_shim
+from vlmhb.run.code_shim import code_shim
 
 REPO = default_root()
 SMALL_ENVS = ("echo", "tesseract")

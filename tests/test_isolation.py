@@ -12,7 +12,8 @@ import pytest
 from conftest import REPO, make_dataset
 
 from vlmhb import api
-from vlmhb.run.isolation import child_environment, child_python
+from vlmhb.run.child_env import child_environment
+from vlmhb.run.isolation import child_python
 
 WORKER_SIDE = [
     "vlmhb",
@@ -29,6 +30,15 @@ WORKER_SIDE = [
     "vlmhb.worker.backends.vllm",
     "vlmhb.worker.backends.sglang",
     "vlmhb.worker.backends.openai",
+    "vlmhb.worker.backends.ocr_fields",
+    # stdlib-only modules read on both sides of the venv boundary, or by scripts under a
+    # model env's Python
+    "vlmhb.form_labels",
+    "vlmhb.run.files",
+    "vlmhb.run.code_shim",
+    "vlmhb.run.child_env",
+    "vlmhb.run.worker_process",
+    "vlmhb.metrics._registry",
 ]
 ORCHESTRATOR_PACKAGES = ("pandas", "pydantic", "click", "pyarrow", "rich", "psutil")
 

@@ -250,7 +250,7 @@ class Schedule:
 
 def _warm_code_shim() -> None:
     """Create the workers' code shim once, before threads race to create it."""
-    from vlmhb.run.isolation import code_shim
+    from vlmhb.run.code_shim import code_shim
 
     code_shim()
 

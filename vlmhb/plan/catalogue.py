@@ -23,7 +23,7 @@ from pathlib import Path
 
 from vlmhb.home import vlmhb_home
 
-# The env a backend uses for a model the catalogue does not know (agrees with vlmhb.run.isolation).
+# The env a backend uses for a model the catalogue does not know.
 DEFAULT_ENVS: dict[str, str] = {
     "echo": "echo",
     "tesseract": "tesseract",
@@ -59,6 +59,10 @@ class ModelSpec:
     envs: dict[str, str] = field(default_factory=dict)
     min_vram_gb: float = 0.0
     notes: str = ""
+    # Weights built on this machine rather than downloaded: ``python -m <build_module> PATH``
+    # run in the model's env writes them to ``$VLMHB_HOME/<local_dir>`` on first use.
+    build_module: str = ""
+    local_dir: str = ""
 
     def env_for(self, backend: str) -> str:
         """The env this model runs in under ``backend``."""
@@ -164,8 +168,10 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         ("hf", "vllm"),
         {"hf": "hf-cpu", "vllm": "vllm-cpu"},
         0,
-        f"random ~1 MB LLaVA at $VLMHB_HOME/{TINY_MODEL_DIR}; "
-        "build: python -m vlmhb.worker.tiny_model PATH (hf-cpu env)",
+        f"random ~1 MB LLaVA at $VLMHB_HOME/{TINY_MODEL_DIR}, built on first use "
+        "(python -m vlmhb.worker.tiny_model PATH in the hf-cpu env)",
+        build_module="vlmhb.worker.tiny_model",
+        local_dir=TINY_MODEL_DIR,
     ),
 )
 _BY_KEY = {spec.key: spec for spec in CATALOGUE}
@@ -195,8 +201,8 @@ def find_spec(name: str) -> ModelSpec | None:
 
 
 def _spec_model(spec: ModelSpec) -> str:
-    if spec.key == "tiny-llava":
-        return str(vlmhb_home() / TINY_MODEL_DIR)
+    if spec.local_dir:
+        return str(vlmhb_home() / spec.local_dir)
     return spec.hf_id or spec.key
 
 
@@ -231,3 +237,13 @@ def resolve_model(name: str, backend: str) -> ResolvedModel:
         f"unknown model {name!r}: not a catalogue key, a Hugging Face id (org/name) "
         f"or an existing path{hint}"
     )
+
+
+def env_name_for(backend: str, model: str, explicit: str | None) -> str:
+    """The env a run uses: the plan's ``env``, else the catalogue's, else the backend default."""
+    if explicit:
+        return explicit
+    try:
+        return resolve_model(model, backend).env
+    except (LookupError, ValueError):
+        return DEFAULT_ENVS.get(backend, backend)

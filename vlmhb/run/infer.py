@@ -27,41 +27,10 @@ from vlmhb.run.folder import (
     write_record,
 )
 from vlmhb.run.isolation import ChildPython, child_python
+from vlmhb.run.local_weights import ensure_local_weights
 from vlmhb.run.prepare import PreparedRun, iter_samples, new_record, write_references
 from vlmhb.run.worker_process import WorkerCommand, WorkerProcess
 from vlmhb.worker import protocol
-
-
-def ensure_local_model(prepared: PreparedRun, python: ChildPython) -> None:
-    """Build the tiny test model on first use, in the run's own env (nothing is fetched)."""
-    if prepared.run.model != "tiny-llava" or prepared.run.backend not in {"hf", "vllm"}:
-        return
-    target = Path(prepared.model)
-    if (target / "config.json").is_file():
-        return
-    import os
-    import shutil
-    import subprocess
-
-    from vlmhb.errors import WorkerError
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    building = target.with_name(f".{target.name}.{os.getpid()}")  # built aside, then renamed
-    shutil.rmtree(building, ignore_errors=True)
-    result = subprocess.run(
-        [str(python.python), "-m", "vlmhb.worker.tiny_model", str(building)],
-        env=python.environment(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        tail = " | ".join(result.stderr.strip().splitlines()[-3:])
-        raise WorkerError(prepared.run_id, f"could not build the tiny model: {tail}")
-    try:
-        building.rename(target)
-    except OSError:  # another run built it meanwhile
-        shutil.rmtree(building, ignore_errors=True)
 
 
 def worker_command(prepared: PreparedRun, python: ChildPython, gpus: str | None) -> WorkerCommand:
@@ -108,7 +77,7 @@ def infer_run(
     record = new_record(prepared)
     python = child_python(prepared.isolation, prepared.env_name)
     record.env = python.describe()
-    ensure_local_model(prepared, python)
+    ensure_local_weights(prepared, python)
     write_references(prepared)
     record.status = "running"
     record.started_at = previous.started_at if previous else time.time()

@@ -1,42 +1,19 @@
-"""Isolation strategies: how a child process (worker or metrics stage) is started.
+"""Isolation strategies: which Python interpreter runs a child (worker or metrics stage).
 
 ``local`` runs the child with this interpreter; ``venv`` builds or reuses the locked venv of
 the run's environment (``vlmhb.envs``) and runs the child with that venv's Python. Either
-way the child sees vlmhb's code through a *code shim* (a folder holding only a ``vlmhb``
-symlink, on ``PYTHONPATH``), so none of the orchestrator's packages become importable in a
-model env, and it gets a minimal environment rather than the host's.
+way the child sees vlmhb's code through the code shim (``code_shim``) and gets a minimal
+environment (``child_env``) rather than the host's.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import vlmhb
 from vlmhb.errors import EnvError
-from vlmhb.home import vlmhb_home
-
-PASSED_VARIABLES = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "TZ", "TERM")
-PASSED_PREFIXES = (
-    "CUDA_",
-    "NVIDIA_",
-    "HF_",
-    "TRANSFORMERS_",
-    "VLLM_",
-    "SGLANG_",
-    "OMP_",
-    "MKL_",
-    "OPENBLAS_",
-    "TESSDATA_",
-    "TORCH_",
-    "PYTORCH_",
-    "NCCL_",
-    "VLMHB_",
-)
+from vlmhb.run.child_env import child_environment
 
 
 @dataclass(frozen=True)
@@ -68,60 +45,6 @@ class ChildPython:
             "reused": self.reused,
             "versions": self.versions,
         }
-
-
-def code_shim() -> Path:
-    """A folder whose only entry is a ``vlmhb`` symlink to this package."""
-    package = Path(vlmhb.__file__).resolve().parent
-    digest = hashlib.sha256(str(package).encode()).hexdigest()[:12]
-    shim = vlmhb_home() / "code" / digest
-    link = shim / "vlmhb"
-    if not link.exists():
-        shim.mkdir(parents=True, exist_ok=True)
-        tmp = shim / f".vlmhb.{os.getpid()}.{threading.get_ident()}"
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(package, target_is_directory=True)
-        os.replace(tmp, link)
-    return shim
-
-
-def child_environment(
-    extra: dict[str, str] | None = None,
-    passed: tuple[str, ...] = (),
-    keep_pythonpath: bool = False,
-) -> dict[str, str]:
-    """A minimal environment: the variables a model process needs, nothing else.
-
-    ``keep_pythonpath`` is for ``local`` isolation: the child is this interpreter and must see
-    what the orchestrator sees, including packages reached through ``PYTHONPATH``.
-    """
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key in PASSED_VARIABLES or key in passed or key.startswith(PASSED_PREFIXES)
-    }
-    paths = [str(code_shim())]
-    if keep_pythonpath and os.environ.get("PYTHONPATH"):
-        paths.append(os.environ["PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONIOENCODING"] = "utf-8"
-    env.setdefault("PATH", os.defpath)
-    if extra:
-        env.update(extra)
-    return env
-
-
-def env_name_for(backend: str, model: str, explicit: str | None) -> str:
-    """The env a run uses: the plan's ``env``, else the catalogue's, else the backend default."""
-    if explicit:
-        return explicit
-    from vlmhb.plan.catalogue import DEFAULT_ENVS, resolve_model
-
-    try:
-        return resolve_model(model, backend).env
-    except (LookupError, ValueError):
-        return DEFAULT_ENVS.get(backend, backend)
 
 
 def child_python(isolation: str, env_name: str) -> ChildPython:

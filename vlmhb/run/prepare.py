@@ -20,10 +20,10 @@ from typing import Any
 
 import vlmhb
 from vlmhb.errors import RunDirError
+from vlmhb.plan.catalogue import env_name_for
 from vlmhb.plan.plan_csv import EvalRun, load_plan
 from vlmhb.run.dispatch import Sample
 from vlmhb.run.folder import REFERENCES, RUN_JSON, RunRecord
-from vlmhb.run.isolation import env_name_for
 
 
 @dataclass(frozen=True)
