@@ -5,14 +5,18 @@ Every CLI verb calls one function here, so notebooks and scripts get the same be
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from vlmhb.errors import VlmhbError
 from vlmhb.run.execute import RunOutcome, execute_run, read_overall
 from vlmhb.run.folder import RUN_JSON
 from vlmhb.run.prepare import PreparedRun, prepare_plan
+
+if TYPE_CHECKING:
+    from vlmhb.executors.slurm import SlurmOptions
 
 __all__ = [
     "PlanOutcome",
@@ -47,10 +51,10 @@ def run_plan(
     report: Path | None = None,
     gpus: str | None = None,
     progress: bool | None = None,
-    on_outcome: Any = None,
+    on_outcome: Callable[[RunOutcome], None] | None = None,
     jobs: int = 1,
     executor: str = "local",
-    slurm: Any = None,
+    slurm: SlurmOptions | None = None,
 ) -> PlanOutcome:
     """Validate the whole plan, run it, write the report at the end.
 
@@ -92,7 +96,7 @@ def _run_local(
     gpus: str | None,
     jobs: int,
     progress: bool | None,
-    on_outcome: Any,
+    on_outcome: Callable[[RunOutcome], None] | None,
 ) -> list[RunOutcome]:
     from vlmhb.executors.local import default_slots, run_scheduled
 

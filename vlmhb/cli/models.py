@@ -11,7 +11,7 @@ COLUMNS = ("key", "family", "hugging face id", "backends (env)", "GPU GB", "note
 
 def model_rows(specs: list[ModelSpec]) -> list[tuple[str, ...]]:
     """One row of cells per catalogue entry."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for spec in specs:
         backends = " ".join(f"{backend}({spec.env_for(backend)})" for backend in spec.backends)
         vram = f"{spec.min_vram_gb:g}" if spec.min_vram_gb else "-"

@@ -25,16 +25,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vlmhb.errors import VlmhbError
 from vlmhb.run.folder import iter_jsonl
 
+if TYPE_CHECKING:
+    from vlmhb.run.execute import ExecuteRun, RunOutcome, RunTracker
+    from vlmhb.run.prepare import PreparedRun
+    from vlmhb.run.progress import Board
+
 SCHEDULE_LOG = "scheduler.jsonl"
 CPU_ONLY_DEVICES = ""  # what a CPU run sees in CUDA_VISIBLE_DEVICES when GPUs are managed
 
-Execute = Callable[..., Any]  # (prepared, *, gpus, progress, tracker) -> RunOutcome
-OnOutcome = Callable[[Any], None]
+OnOutcome = Callable[["RunOutcome"], None]
 
 
 class SchedulerError(VlmhbError):
@@ -85,24 +89,24 @@ def default_slots(gpus: str | None, jobs: int = 1) -> Slots:
 @dataclass
 class _Job:
     index: int
-    prepared: Any
+    prepared: PreparedRun
     need: int  # GPUs; 0 = a CPU run
     gpus: tuple[str, ...] = ()
     thread: threading.Thread | None = None
     started: float = 0.0
-    outcome: Any = None
+    outcome: RunOutcome | None = None
 
 
 @dataclass
 class Schedule:
     """The plan's runs and the slots; ``run()`` returns one outcome per run, in plan order."""
 
-    prepared: Sequence[Any]
+    prepared: Sequence[PreparedRun]
     slots: Slots
-    execute: Execute | None = None
+    execute: ExecuteRun | None = None
     on_outcome: OnOutcome | None = None
-    on_start: Callable[[Any, str | None], None] | None = None
-    board: Any = None  # vlmhb.run.progress.Board, or None
+    on_start: Callable[[PreparedRun, str | None], None] | None = None
+    board: Board | None = None
     log_path: Path | None = None
     progress: bool | None = None
     _lock: threading.Condition = field(default_factory=threading.Condition)
@@ -110,7 +114,7 @@ class Schedule:
     _cpu_free: int = 0
     _running: dict[int, _Job] = field(default_factory=dict)
 
-    def _needs(self, prepared: Any) -> int:
+    def _needs(self, prepared: PreparedRun) -> int:
         if not self.slots.gpus:
             return 0
         need = int(prepared.run.gpu_count)
@@ -121,7 +125,7 @@ class Schedule:
             )
         return need
 
-    def run(self) -> list[Any]:
+    def run(self) -> list[RunOutcome]:
         """Start runs as slots free up; wait for all; Ctrl-C interrupts every run."""
         jobs = [_Job(i, p, self._needs(p)) for i, p in enumerate(self.prepared)]
         _warm_code_shim()
@@ -139,7 +143,7 @@ class Schedule:
         except KeyboardInterrupt:
             self._interrupt()
             raise
-        return [job.outcome for job in jobs]
+        return [job.outcome for job in jobs if job.outcome is not None]
 
     def _startable(self, waiting: list[_Job]) -> list[_Job]:
         """The runs to start now: the head of each queue (GPU, CPU) while it fits."""
@@ -209,7 +213,7 @@ class Schedule:
         if self.on_outcome and status != "interrupted":
             self.on_outcome(job.outcome)
 
-    def _call(self, job: _Job, devices: str | None, tracker: Any) -> Any:
+    def _call(self, job: _Job, devices: str | None, tracker: RunTracker | None) -> RunOutcome:
         execute = self.execute
         if execute is None:
             from vlmhb.run.execute import execute_run
@@ -255,7 +259,7 @@ def _warm_code_shim() -> None:
     code_shim()
 
 
-def _outcome(prepared: Any, status: str, error: str, started: float) -> Any:
+def _outcome(prepared: PreparedRun, status: str, error: str, started: float) -> RunOutcome:
     from vlmhb.run.execute import RunOutcome
 
     return RunOutcome(prepared, status=status, error=error, wall_s=time.time() - started)
@@ -274,14 +278,14 @@ def _kill_stray_workers() -> None:
 
 
 def run_scheduled(
-    prepared: Sequence[Any],
+    prepared: Sequence[PreparedRun],
     slots: Slots,
     *,
     runs_dir: Path,
     progress: bool | None = None,
     on_outcome: OnOutcome | None = None,
-    execute: Execute | None = None,
-) -> list[Any]:
+    execute: ExecuteRun | None = None,
+) -> list[RunOutcome]:
     """Run prepared runs over the slots; one ``RunOutcome`` per run, in plan order."""
     from vlmhb.run.progress import Board
 

@@ -21,10 +21,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vlmhb.errors import VlmhbError
 from vlmhb.run.files import ANSWERS, METRICS_DIR, METRICS_JSON, RUN_JSON
+
+if TYPE_CHECKING:
+    from vlmhb.run.execute import RunOutcome
+    from vlmhb.run.prepare import PreparedRun
 
 SLURM_LOG = "slurm.jsonl"
 SUBMITIT_DIR = ".submitit"
@@ -88,7 +92,7 @@ def run_element(plan: str, index: int, runs_dir: str, isolation: str | None) -> 
     }
 
 
-def is_finished(prepared: Any) -> bool:
+def is_finished(prepared: PreparedRun) -> bool:
     """Whether a run needs no more work: answers done and, if it evaluates, metrics written."""
     record_path = prepared.run_dir / RUN_JSON
     if not record_path.exists():
@@ -122,7 +126,7 @@ def _executor(folder: Path, options: SlurmOptions, gpus: int) -> Any:
     return executor
 
 
-def _answered(prepared: Any) -> int:
+def _answered(prepared: PreparedRun) -> int:
     path = prepared.run_dir / ANSWERS
     if not path.exists():
         return 0
@@ -130,13 +134,13 @@ def _answered(prepared: Any) -> int:
         return sum(1 for _ in handle)
 
 
-def _outcome(prepared: Any, status: str, **values: Any) -> Any:
+def _outcome(prepared: PreparedRun, status: str, **values: Any) -> RunOutcome:
     from vlmhb.run.execute import RunOutcome
 
     return RunOutcome(prepared, status=status, **values)
 
 
-def _collect(job: Any, prepared: Any) -> tuple[Any, dict[str, Any]]:
+def _collect(job: Any, prepared: PreparedRun) -> tuple[RunOutcome, dict[str, Any]]:
     """The outcome of one finished element, and what ``slurm.jsonl`` keeps of it."""
     entry: dict[str, Any] = {"run_id": prepared.run_id, "job_id": job.job_id}
     try:
@@ -163,14 +167,14 @@ def _collect(job: Any, prepared: Any) -> tuple[Any, dict[str, Any]]:
 
 def run_on_slurm(
     plan: Path | str,
-    prepared: Sequence[Any],
+    prepared: Sequence[PreparedRun],
     *,
     runs_dir: Path,
     isolation: str | None,
     options: SlurmOptions,
-    on_outcome: Callable[[Any], None] | None = None,
+    on_outcome: Callable[[RunOutcome], None] | None = None,
     say: Callable[[str], None] | None = None,
-) -> list[Any]:
+) -> list[RunOutcome]:
     """Submit the unfinished runs as job arrays, wait, and return one outcome per run."""
     from vlmhb.run.execute import read_overall
 
@@ -178,7 +182,7 @@ def run_on_slurm(
     runs_dir = runs_dir.resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
     plan_path = str(Path(plan).resolve())
-    outcomes: list[Any] = [None] * len(prepared)
+    outcomes: list[RunOutcome | None] = [None] * len(prepared)
     groups: dict[int, list[int]] = {}
     for index, item in enumerate(prepared):
         if is_finished(item):
@@ -209,11 +213,12 @@ def run_on_slurm(
         raise
     with (runs_dir / SLURM_LOG).open("a", encoding="utf-8") as log:
         for index, job in jobs.items():
-            outcomes[index], entry = _collect(job, prepared[index])
+            outcome, entry = _collect(job, prepared[index])
+            outcomes[index] = outcome
             log.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
             if on_outcome:
-                on_outcome(outcomes[index])
-    return outcomes
+                on_outcome(outcome)
+    return [outcome for outcome in outcomes if outcome is not None]
 
 
 def _queue_states() -> dict[str, str]:
@@ -239,7 +244,7 @@ def _state(job: Any, queue: dict[str, str]) -> str:
 
 
 def _wait(
-    jobs: dict[int, Any], prepared: Sequence[Any], poll_s: float, say: Callable[[str], None]
+    jobs: dict[int, Any], prepared: Sequence[PreparedRun], poll_s: float, say: Callable[[str], None]
 ) -> None:
     """Poll until every element has ended; say so whenever the picture changes."""
     total = sum(prepared[i].n_samples for i in jobs)

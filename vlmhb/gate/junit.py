@@ -5,12 +5,15 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from vlmhb.gate.thresholds import GateResult
 
+if TYPE_CHECKING:
+    from vlmhb.run.execute import RunOutcome
 
-def write_junit(outcomes: Sequence[Any], gate: GateResult | None, path: Path) -> Path:
+
+def write_junit(outcomes: Sequence[RunOutcome], gate: GateResult | None, path: Path) -> Path:
     """JUnit XML: a testcase per run (failed runs fail) and per threshold check."""
     root = ET.Element("testsuites", name="vlmhb")
     runs = ET.SubElement(root, "testsuite", name="vlmhb.runs")

@@ -26,11 +26,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vlmhb.errors import VlmhbError
 from vlmhb.run.files import BY_DOC_TYPE, BY_FIELD, OVERALL, metrics_table
 from vlmhb.run.metric_directions import higher_is_better, read_directions
+
+if TYPE_CHECKING:
+    from vlmhb.run.execute import RunOutcome
 
 EXIT_GATE = 3
 RUN_KEYS = ("run", "model", "backend")
@@ -191,10 +194,10 @@ class GateResult:
         return [check for check in self.checks if not check.passed]
 
 
-def _matches(threshold: Threshold, outcome: Any) -> bool:
+def _matches(threshold: Threshold, outcome: RunOutcome) -> bool:
     prepared = outcome.prepared
     run = prepared.run
-    candidates = {
+    candidates: dict[str, list[str]] = {
         "run": [prepared.run_id, run.name or ""],
         "model": [run.model, prepared.model],
         "backend": [run.backend],
@@ -208,7 +211,7 @@ def _matches(threshold: Threshold, outcome: Any) -> bool:
     return True
 
 
-def _check(threshold: Threshold, outcome: Any) -> Check:
+def _check(threshold: Threshold, outcome: RunOutcome) -> Check:
     prepared = outcome.prepared
     ids = (threshold, prepared.run_id, prepared.run.label)
     if not outcome.ok:
@@ -236,7 +239,7 @@ def _check(threshold: Threshold, outcome: Any) -> Check:
     return Check(*ids, passed, message, measure)
 
 
-def check_gate(outcomes: Sequence[Any], thresholds: Sequence[Threshold]) -> GateResult:
+def check_gate(outcomes: Sequence[RunOutcome], thresholds: Sequence[Threshold]) -> GateResult:
     """Check every threshold against every run it selects (``RunOutcome`` objects)."""
     checks: list[Check] = []
     for threshold in thresholds:

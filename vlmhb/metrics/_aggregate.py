@@ -15,6 +15,7 @@ denominator are dropped. The 95 % interval is the 2.5th-97.5th percentile.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,7 +80,7 @@ class _Table:
     """One table's groups and their per-(group, document) sums, before the bootstrap."""
 
     by: str | None
-    groups: list[object]
+    groups: Sequence[object]
     counts: np.ndarray  # G x M units with a denominator
     totals: np.ndarray  # G x 2 x M sums over the group
     group_of: np.ndarray  # per (group, doc) row: group index

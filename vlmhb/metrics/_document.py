@@ -81,9 +81,9 @@ def match_fields(parsed: dict[str, str], reference_fields: list[str]) -> tuple[d
     for key, value in parsed.items():
         if not value.strip():
             continue
-        field = by_key.get(key.casefold()) or by_key.get(canonical_field(key) or "\0")
-        if field is None:
+        matched = by_key.get(key.casefold()) or by_key.get(canonical_field(key) or "\0")
+        if matched is None:
             invented += 1
-        elif field not in values:
-            values[field] = value
+        elif matched not in values:
+            values[matched] = value
     return values, invented

@@ -139,12 +139,12 @@ def resolve_metrics(names: Iterable[str] | None) -> list[MetricSpec]:
         key = raw.strip().casefold()
         if not key:
             continue
-        spec = lookup.get(key)
-        if spec is None:
+        found = lookup.get(key)
+        if found is None:
             known = ", ".join(sorted(METRICS))
             raise MetricsInputError(f"unknown metric {raw.strip()!r} (known: {known})")
-        if spec not in chosen:
-            chosen.append(spec)
+        if found not in chosen:
+            chosen.append(found)
     return chosen
 
 

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from vlmhb.run.files import BY_DOC_TYPE, BY_FIELD, BY_TAG
 
 if TYPE_CHECKING:  # pandas and plotly load only when a report is built
+    import pandas as pd
+
     from vlmhb.report.run_data import RunData
 
 
@@ -23,7 +25,7 @@ class ReportResult:
     gaps: list[str]
 
 
-def _chart_sections(runs: Sequence[RunData], board) -> list[tuple[str, str, str]]:
+def _chart_sections(runs: Sequence[RunData], board: pd.DataFrame) -> list[tuple[str, str, str]]:
     from vlmhb.report import charts, tables
     from vlmhb.report.html import section
     from vlmhb.run.metric_directions import higher_is_better

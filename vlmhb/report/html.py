@@ -39,7 +39,7 @@ $sections
 
 
 def _asset(name: str) -> str:
-    return resources.files("vlmhb.report").joinpath("assets", name).read_text("utf-8")
+    return resources.files("vlmhb.report").joinpath("assets").joinpath(name).read_text("utf-8")
 
 
 def script_json(data: Any) -> str:

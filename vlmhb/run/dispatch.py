@@ -10,10 +10,11 @@ the innocent ones are answered.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from vlmhb.errors import WorkerError
@@ -34,7 +35,7 @@ class Sample:
     prompt: str
     system: str | None
     images: tuple[str, ...]
-    generation: dict[str, Any] = field(default_factory=dict)
+    generation: dict[str, Any] = dataclasses.field(default_factory=dict)
     problem: str | None = None  # a known defect (missing image...): recorded, never sent
 
     def request_line(self) -> bytes:
@@ -71,7 +72,7 @@ class DispatchStats:
     errors: int = 0
     restarts: int = 0
     timeouts: int = 0
-    ready: list[protocol.Ready] = field(default_factory=list)
+    ready: list[protocol.Ready] = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -135,7 +136,9 @@ class Dispatcher:
         self._failures_in_a_row = 0
         self._last_progress = time.monotonic()
 
-    def _record(self, sample: Sample, attempt: int, response: dict | None, error: str | None):
+    def _record(
+        self, sample: Sample, attempt: int, response: dict | None, error: str | None
+    ) -> None:
         line = answer_line(sample, attempt, response, error)
         if self.log.append(line):
             self.stats.answered += 1
@@ -194,10 +197,10 @@ class Dispatcher:
                 self._send(sample, attempt)
             return True
         while len(self._in_flight) < self.settings.window:
-            sample = self._next_new(pending)
-            if sample is None:
+            new = self._next_new(pending)
+            if new is None:
                 return bool(self._in_flight)
-            self._send(sample, 1)
+            self._send(new, 1)
         return True
 
     def _next_new(self, pending: Iterator[Sample]) -> Sample | None:

@@ -9,12 +9,22 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from vlmhb.errors import VlmhbError
 from vlmhb.run.folder import ANSWERS, METRICS_DIR, OVERALL_CSV
 from vlmhb.run.infer import infer_run
 from vlmhb.run.prepare import PreparedRun
+
+
+class RunTracker(Protocol):
+    """What shows one run's progress instead of its own bar (a line of the live board)."""
+
+    def advance(self, answer: dict[str, Any] | None = None) -> None:
+        """One more answer line was written."""
+
+    def watch(self, monitor: Any) -> None:
+        """The run's resource monitor started (``vlmhb.monitor.ResourceMonitor``)."""
 
 
 @dataclass
@@ -52,7 +62,7 @@ def execute_run(
     *,
     gpus: str | None = None,
     progress: bool | None = None,
-    tracker: Any = None,
+    tracker: RunTracker | None = None,
 ) -> RunOutcome:
     """Run the stages of one prepared run; a failure is recorded, not raised.
 
@@ -91,3 +101,18 @@ def execute_run(
         outcome.status, outcome.error = "failed", str(exc)
     outcome.wall_s = time.monotonic() - started
     return outcome
+
+
+class ExecuteRun(Protocol):
+    """The signature of :func:`execute_run`, which the api hands to executors."""
+
+    def __call__(
+        self,
+        prepared: PreparedRun,
+        *,
+        gpus: str | None = None,
+        progress: bool | None = None,
+        tracker: RunTracker | None = None,
+    ) -> RunOutcome:
+        """Run the stages of one prepared run."""
+        ...

@@ -13,10 +13,10 @@ import json
 import platform
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import vlmhb
 from vlmhb.errors import RunDirError
@@ -24,6 +24,10 @@ from vlmhb.plan.catalogue import env_name_for
 from vlmhb.plan.plan_csv import EvalRun, load_plan
 from vlmhb.run.dispatch import Sample
 from vlmhb.run.folder import REFERENCES, RUN_JSON, RunRecord
+
+if TYPE_CHECKING:
+    from vlmhb.data.documents import Dataset, Document
+    from vlmhb.plan.prompts import PromptCollection
 
 
 @dataclass(frozen=True)
@@ -33,11 +37,11 @@ class PreparedRun:
     run: EvalRun
     run_id: str
     run_dir: Path
-    dataset: Any  # vlmhb.data.Dataset
-    prompts: Any  # vlmhb.plan.prompts.PromptCollection
+    dataset: Dataset
+    prompts: PromptCollection
     model: str
     env_name: str
-    documents: tuple[Any, ...]
+    documents: tuple[Document, ...]
     n_samples: int
     dataset_hash: str
     prompts_hash: str
@@ -52,12 +56,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text.rsplit("/", 1)[-1]).strip("-")[:40] or "model"
 
 
-def _select_documents(run: EvalRun, documents: list[Any]) -> list[Any]:
+def _select_documents(run: EvalRun, documents: Sequence[Document]) -> list[Document]:
     chosen = [d for d in documents if not run.doc_types or d.doc_type in run.doc_types]
     return chosen[: run.limit] if run.limit else chosen
 
 
-def _doc_fields(run: EvalRun, document: Any) -> list[str]:
+def _doc_fields(run: EvalRun, document: Document) -> list[str]:
     return [name for name in document.fields if not run.fields or name in run.fields]
 
 

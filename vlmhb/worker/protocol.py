@@ -100,8 +100,10 @@ class Fatal:
 Message = Init | Request | Shutdown | Ready | Response | Error | Fatal
 
 _TYPES: dict[str, type] = {
-    cls.__dataclass_fields__["type"].default: cls  # type: ignore[attr-defined]
+    str(f.default): cls
     for cls in (Init, Request, Shutdown, Ready, Response, Error, Fatal)
+    for f in fields(cls)
+    if f.name == "type"
 }
 _FIELD_NAMES = {name: {f.name for f in fields(cls)} for name, cls in _TYPES.items()}
 

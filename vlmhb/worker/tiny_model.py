@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 IMAGE_SIZE = 32
 PATCH_SIZE = 8
@@ -52,7 +53,7 @@ You are a careful assistant that reads Russian documents. Answer with the value 
 """
 
 
-def train_tokenizer():  # type: ignore[no-untyped-def]
+def train_tokenizer() -> Any:
     """A byte-level BPE tokenizer trained on ``CORPUS``, wrapped for transformers."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast

@@ -35,7 +35,7 @@ def apply_variant(
 
     ``boxes`` (field → [x0, y0, x1, y1]) are moved in place when the image is rotated.
     """
-    from PIL import ImageEnhance, ImageFilter
+    from PIL import Image, ImageEnhance, ImageFilter
 
     params: dict[str, Any] = {}
     quality = None
@@ -51,7 +51,9 @@ def apply_variant(
         elif part == "rotate":
             angle = round(rng.choice((-1, 1)) * rng.uniform(1.0, 3.0), 2)
             _rotate_boxes(boxes, angle, image.size)
-            image = image.rotate(angle, resample=3, expand=False, fillcolor=(255, 255, 255))
+            image = image.rotate(
+                angle, resample=Image.Resampling.BICUBIC, expand=False, fillcolor=(255, 255, 255)
+            )
             params[part] = {"degrees": angle}
         elif part == "contrast":
             factor = round(rng.uniform(0.35, 0.5), 2)

@@ -78,7 +78,7 @@ def describe_missing_model(model: str, exc: Exception) -> str:
 class Prepared(NamedTuple):
     """One request ready for ``generate``: its place in the batch, id, prompt text, images."""
 
-    index: int
+    position: int
     request_id: str
     text: str
     images: list[Any]
@@ -179,7 +179,7 @@ class HFBackend:
         for key, members in groups.items():
             answers = self.run_group(members, params_by_key[key])
             for member, answer in zip(members, answers, strict=True):
-                results[member.index] = answer
+                results[member.position] = answer
         return [r if r is not None else "no result" for r in results]
 
     def prepare(self, request: Request) -> tuple[str, list[Any]]:

@@ -84,7 +84,7 @@ def map_output(request_id: str, output: dict[str, Any], latency_s: float = 0.0) 
         latency_s=float(meta.get("e2e_latency") or latency_s),
         prompt_tokens=meta.get("prompt_tokens"),
         output_tokens=meta.get("completion_tokens"),
-        finish_reason={"stop": "stop", "length": "length"}.get(kind, kind),
+        finish_reason={"stop": "stop", "length": "length"}.get(str(kind), kind),
     )
 
 
