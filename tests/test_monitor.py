@@ -22,23 +22,39 @@ import pytest
 from vlmhb.monitor import ResourceMonitor
 
 # A parent holding 200 MiB, its child 100 MiB (bytes * n writes every page, so it is resident).
+# Both hold their memory, the parent busy, until the test writes a line to the parent's stdin:
+# however loaded the machine, the monitor sees the whole tree at its peak before it ends.
 TREE_SCRIPT = textwrap.dedent(
     """
-    import subprocess, sys, time
+    import select, subprocess, sys
     child = subprocess.Popen(
         [sys.executable, "-c",
-         "import time; b = b'x' * (100 * 2**20); print('ok', flush=True); time.sleep(1.2)"],
-        stdout=subprocess.PIPE,
+         "import sys; b = b'x' * (100 * 2**20); print('ok', flush=True); sys.stdin.readline()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
     )
     child.stdout.readline()
     b = b"x" * (200 * 2**20)
     print("ready", flush=True)
-    end = time.monotonic() + 0.8
-    while time.monotonic() < end:  # busy: CPU % shows
+    while not select.select([sys.stdin], [], [], 0)[0]:  # busy: CPU % shows
         pass
+    child.stdin.close()
     child.wait()
     """
 )
+IDLE_SCRIPT = "import subprocess, sys; sys.stdin.readline()"
+
+
+def _interpreter_rss_mb() -> float:
+    """The resident size of an idle interpreter that imported what the tree imports."""
+    import psutil
+
+    proc = subprocess.Popen([sys.executable, "-c", IDLE_SCRIPT], stdin=subprocess.PIPE)
+    try:
+        time.sleep(0.5)
+        return psutil.Process(proc.pid).memory_info().rss / 2**20
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def _no_nvml_here() -> bool:
@@ -52,14 +68,29 @@ def _no_nvml_here() -> bool:
 
 def test_process_tree_memory_cpu_and_exit(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="vlmhb.monitor")
-    proc = subprocess.Popen([sys.executable, "-c", TREE_SCRIPT], stdout=subprocess.PIPE, text=True)
+    interpreter_mb = _interpreter_rss_mb()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", TREE_SCRIPT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     monitor = ResourceMonitor(proc.pid, gpus=[], interval_s=0.05, refresh_s=0.2)
     monitor.start()
+    live: dict = {}
     try:
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stdin is not None
         assert proc.stdout.readline().strip() == "ready"
-        live = monitor.snapshot()
-        proc.wait(timeout=30)
+        deadline = time.monotonic() + 60  # a loaded machine may tick late, never skip the peak
+        held_since = time.monotonic()
+        while time.monotonic() < deadline:
+            live = monitor.snapshot()
+            if (live["rss_mb"] or 0) >= 300 and time.monotonic() - held_since >= 1.0:
+                break
+            time.sleep(0.05)
+        proc.stdin.write("done\n")
+        proc.stdin.flush()
+        proc.wait(timeout=60)
         time.sleep(0.3)  # a few ticks after the tree has exited: not an error
     finally:
         monitor.stop()
@@ -67,16 +98,16 @@ def test_process_tree_memory_cpu_and_exit(caplog: pytest.LogCaptureFixture) -> N
     frame = monitor.frame()
     summary = monitor.summary()
 
-    # 300 MiB allocated + two interpreters (~10 MiB each)
-    assert 300 <= summary["rss_peak_mb"] <= 380
+    # 300 MiB allocated + two interpreters, each measured idle above (+ slack for the pipes)
+    assert 300 <= summary["rss_peak_mb"] <= 300 + 2 * interpreter_mb + 25
     assert summary["threads_peak"] >= 2
-    assert frame["cpu_pct"].max() > 10
+    assert frame["cpu_pct"].max() > 10  # the parent spins for at least a second
     assert frame["rss_mb"].iloc[-1:].isna().all()  # the tree is gone
     assert live["rss_mb"] is not None and live["vram_mb"] is None
     assert list(frame.columns) == ["t", "rss_mb", "cpu_pct", "threads", "host_ram_used_mb"]
     assert frame["t"].is_monotonic_increasing
-    assert 0.04 <= frame["t"].diff().median() <= 0.1
-    assert summary["samples"] == len(frame) >= 20
+    assert frame["t"].diff().median() >= 0.04  # not faster than asked; slower under load is fine
+    assert summary["samples"] == len(frame) >= 5
     assert summary["gpu_status"] == "no GPU"  # gpus=[]: NVML is not even asked
     assert summary["vram_peak_mb"] is None and summary["energy_j"] is None
     assert summary["host_ram_peak_mb"] > summary["rss_peak_mb"]
