@@ -129,3 +129,17 @@ def run_worker(
     lines += [{"type": "request", **request} for request in requests]
     lines.append({"type": "shutdown"})
     return run_worker_lines(lines, env, timeout)
+
+
+def table_rows(text: str) -> list[dict[str, str]]:
+    """The rows of a table rich printed (``┃ head ┃`` / ``│ cell │`` lines) as dicts."""
+    header: list[str] = []
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("┃"):
+            header = [cell.strip() for cell in line.strip("┃").split("┃")]
+        elif line.startswith("│") and header:
+            rows.append(
+                dict(zip(header, (c.strip() for c in line.strip("│").split("│")), strict=True))
+            )
+    return rows

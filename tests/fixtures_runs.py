@@ -1,10 +1,14 @@
-"""Realistic fake run folders following docs/architecture.md, for the report tests and benchmark.
+"""Realistic fake run folders, for the report tests and benchmark: what real runs write.
 
-The runner and the metrics stage are written in parallel with the report, so this module writes
-what they will write: ``run.json``, ``references.jsonl``, ``answers.jsonl``, ``resources.parquet``
-and ``metrics/{by_sample,by_field,by_doc_type,by_tag,overall}.parquet``, with Russian values,
-some failed samples, and the gaps a real campaign has (a run without metrics, a CPU-only run
-without GPU columns, a run without a resources file). Deterministic for a given seed.
+A campaign of many models on GPUs cannot run here, so this module writes run folders in the
+shape the runner and the metrics stage write them (names from ``vlmhb.run.files``, field keys
+from ``vlmhb.form_labels``, the columns and metric rows of real tables, directions from the
+metrics registry): ``run.json``, ``references.jsonl``, ``answers.jsonl``,
+``resources.parquet`` and ``metrics/{by_sample,by_field,by_doc_type,by_tag,overall}`` with
+``metrics.json``, with Russian values, some failed samples, and the gaps a real campaign has
+(a run without metrics, a CPU-only run without GPU columns, a run without a resources file).
+``tests/test_report_tables.py`` checks the shape against a real echo run. Deterministic for a
+given seed.
 """
 
 from __future__ import annotations
@@ -19,16 +23,39 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
+from vlmhb.metrics._registry import directions
+from vlmhb.run.files import (
+    ANSWERS,
+    METRICS_DIR,
+    METRICS_JSON,
+    REFERENCES,
+    RESOURCES,
+    RUN_JSON,
+    metrics_table,
+)
+
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 SURNAMES = ["Иванов", "Петрова", "Сидоров", "Кузнецова", "Смирнов", "Ёлкин", "Попова", "Волков"]
 NAMES = ["Алексей", "Мария", "Сергей", "Анна", "Дмитрий", "Ольга", "Пётр", "Елена"]
 CITIES = ["г. Москва", "г. Санкт-Петербург", "г. Казань", "г. Новосибирск", "г. Екатеринбург"]
 DOC_FIELDS = {
     "passport": ["surname", "name", "birth_date", "series_number", "issued_by"],
-    "snils": ["surname", "name", "snils_number"],
-    "invoice": ["seller", "inn", "total", "date"],
+    "snils": ["surname", "name", "snils"],
+    "invoice": ["seller", "seller_inn", "total", "date"],
 }
 TAGS = ["clean", "blur", "noise", "rotated"]
+NORMALIZATION = {
+    "nfc": True,
+    "unify_punctuation": True,
+    "fold_homoglyphs": True,
+    "casefold": True,
+    "yo_to_ye": True,
+    "strip_label_echo": True,
+    "collapse_whitespace": True,
+    "strip_edge_punctuation": True,
+    "field_normalizers": True,
+    "two_digit_year_pivot": 30,
+}
 
 
 @dataclass(frozen=True)
@@ -144,11 +171,11 @@ def _field_values(doc_type: str, rng: random.Random) -> dict[str, str]:
         return {
             "surname": surname,
             "name": name,
-            "snils_number": f"{snils[:3]}-{snils[3:6]}-{snils[6:9]} {snils[9:]}",
+            "snils": f"{snils[:3]}-{snils[3:6]}-{snils[6:9]} {snils[9:]}",
         }
     return {
         "seller": f"ООО «{rng.choice(SURNAMES)} и партнёры»",
-        "inn": str(rng.randint(10**9, 10**10 - 1)),
+        "seller_inn": str(rng.randint(10**9, 10**10 - 1)),
         "total": f"{rng.randint(100, 99999)},{rng.randint(0, 99):02d} ₽",
         "date": f"{day:02d}.{month:02d}.2024",
     }
@@ -224,7 +251,11 @@ def _long(df: pd.DataFrame, key: str | None, mode: str) -> pd.DataFrame:
             "cer_micro": (float(err_chars / ref_chars),) * 3,
             "cer_macro": _ci(g["cer"].to_numpy(float)),
             "wer_micro": _ci(g["wer"].to_numpy(float)),
+            "wer_macro": _ci(g["wer"].to_numpy(float)),
+            "exact_match_raw": _ci(g["exact_raw"].to_numpy(float)),
+            "cer_raw_micro": _ci(g["cer_raw"].to_numpy(float)),
             "missing_answer_rate": _ci(g["missing"].to_numpy(float)),
+            "mixed_script_answers": (float(g["mixed_script"].sum()),) * 3,
         }
         if mode == "document":
             per_doc = g.groupby("doc_id")["json_ok"].first().to_numpy(float)
@@ -245,8 +276,8 @@ def write_run(
     slug = f"{spec.model.split('/')[-1]}-{spec.backend}-{spec.prompts}-{spec.mode}".lower()
     run_id = f"20261128-{slug}-{seed:04d}"
     run_dir = root / "runs" / run_id
-    (run_dir / "metrics").mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "references.jsonl", "w", encoding="utf-8") as f:
+    (run_dir / METRICS_DIR).mkdir(parents=True, exist_ok=True)
+    with open(run_dir / REFERENCES, "w", encoding="utf-8") as f:
         for r in refs:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
@@ -280,13 +311,14 @@ def write_run(
                     "answer_norm": an,
                     "missing": False,
                     "error": "worker timeout after 120 s" if doc_fail else None,
-                    "exact": rn == an,
+                    "exact": float(rn == an),
                     "anls": (1 - ned) if ned < 0.5 else 0.0,
                     "ned": ned,
                     "cer": Levenshtein.distance(rn, an) / max(1, len(rn)),
                     "wer": 0.0 if rn == an else 1.0,
                     "cer_raw": Levenshtein.distance(ref, ans) / max(1, len(ref)),
-                    "exact_raw": ref == ans,
+                    "exact_raw": float(ref == ans),
+                    "mixed_script": False,
                     **(
                         {"json_ok": json_ok, "field_present": bool(ans)}
                         if spec.mode == "document"
@@ -311,20 +343,20 @@ def write_run(
                 )
             )
             answers.append(_answer_line(r["doc_id"], r, None, spec, text, doc_fail, lat))
-    with open(run_dir / "answers.jsonl", "w", encoding="utf-8") as f:
+    with open(run_dir / ANSWERS, "w", encoding="utf-8") as f:
         for a in answers:
             f.write(json.dumps(a, ensure_ascii=False) + "\n")
 
     duration = len(answers) / spec.samples_per_s
     resources = _resources(spec, duration, rng) if spec.has_resources else None
     if resources is not None:
-        resources.to_parquet(run_dir / "resources.parquet", index=False)
+        resources.to_parquet(run_dir / RESOURCES, index=False)
     record = _run_record(spec, run_id, root, refs, answers, latencies, duration, start, resources)
-    (run_dir / "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=1), "utf-8")
+    (run_dir / RUN_JSON).write_text(json.dumps(record, ensure_ascii=False, indent=1), "utf-8")
 
     if spec.has_metrics:
         by_sample = pd.DataFrame(samples)
-        by_sample.to_parquet(run_dir / "metrics" / "by_sample.parquet", index=False)
+        by_sample.to_parquet(run_dir / metrics_table("by_sample"), index=False)
         tag_rows = by_sample.assign(tag=by_sample["tags"].str.split(";")).explode("tag")
         for name, key, frame in [
             ("by_field", "field", by_sample),
@@ -333,23 +365,28 @@ def write_run(
             ("overall", None, by_sample),
         ]:
             table = _long(frame, key, spec.mode)
-            table.to_parquet(run_dir / "metrics" / f"{name}.parquet", index=False)
-            table.to_csv(run_dir / "metrics" / f"{name}.csv", index=False)
-        (run_dir / "metrics" / "metrics.json").write_text(
+            table.to_parquet(run_dir / metrics_table(name), index=False)
+            table.to_csv(run_dir / metrics_table(name, "csv"), index=False)
+        overall = _long(by_sample, None, spec.mode)
+        scores = [*overall["metric"], "exact", "anls", "ned", "cer", "wer", "cer_raw", "exact_raw"]
+        (run_dir / METRICS_DIR / METRICS_JSON).write_text(
             json.dumps(
                 {
                     "version": 1,
-                    "normalization": {"nfc": True, "yo": "е", "case": "fold"},
-                    "metrics": sorted(set(_long(by_sample.head(5), None, spec.mode)["metric"])),
-                    "versions": {"rapidfuzz": "3"},
+                    "mode": spec.mode,
+                    "normalization": NORMALIZATION,
+                    "metrics": ["exact_match", "anls", "ned", "cer", "wer"],
+                    "higher_is_better": directions(scores),
+                    "versions": {"python": "3.11.7", "rapidfuzz": "3.14.6"},
                     "n_samples": len(by_sample),
                     "n_docs": int(by_sample["doc_id"].nunique()),
+                    "overall": dict(zip(overall["metric"], overall["value"], strict=True)),
                 }
             ),
             "utf-8",
         )
     else:
-        (run_dir / "metrics").rmdir()
+        (run_dir / METRICS_DIR).rmdir()
     return run_dir
 
 
@@ -383,6 +420,8 @@ def _resources(spec: RunSpec, duration: float, rng: random.Random) -> pd.DataFra
         "t": t,
         "rss_mb": 1500 + 50 * np.sin(t / 30) + gen.normal(0, 5, n),
         "cpu_pct": np.clip(gen.normal(60, 15, n), 0, 400),
+        "threads": np.full(n, 12.0),
+        "host_ram_used_mb": 64000 + gen.normal(0, 50, n),
     }
     for i in range(spec.gpus):
         ramp = np.minimum(1.0, t / max(1.0, duration * 0.05))
@@ -423,7 +462,7 @@ def _run_record(
             gpu_status="ok",
         )
     elif not spec.gpus:
-        summary["gpu_status"] = "no GPU (NVML library not found)"
+        summary["gpu_status"] = "no NVML library"
     plan = {
         "model": spec.model,
         "backend": spec.backend,
@@ -435,8 +474,12 @@ def _run_record(
         "version": 1,
         "run_id": run_id,
         "plan_row": plan,
+        "source": f"{root / 'plan.csv'}:2",
         "dataset": str(root / "dataset"),
-        "dataset_hash": "sha256:0f1e",
+        "dataset_name": "dataset",
+        "dataset_hash": "0f1e2d3c4b5a",
+        "model_path": spec.model,
+        "isolation": "venv",
         "status": spec.status,
         "started_at": start,
         "finished_at": start + duration,

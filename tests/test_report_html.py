@@ -30,7 +30,7 @@ def test_run_values_are_escaped(tmp_path: Path) -> None:
     samples_file = run / "metrics" / "by_sample.parquet"
     samples = pd.read_parquet(samples_file)
     samples.loc[0, "answer"] = EVIL
-    samples.loc[0, "exact"] = False
+    samples.loc[0, "exact"] = 0.0
     samples.to_parquet(samples_file, index=False)
     html = build_report([run], tmp_path / "report.html").html.read_text("utf-8")
     assert "<b>evil</b>" not in html and "&lt;b&gt;evil&lt;/b&gt;" in html

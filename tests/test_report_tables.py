@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from vlmhb.errors import RunDirError
+from vlmhb.form_labels import form_fields
 from vlmhb.report import build_report
 from vlmhb.report.drilldown import build_drilldown, char_diff, select_documents
 from vlmhb.report.run_data import find_runs, load_runs, read_samples
@@ -20,6 +21,20 @@ from vlmhb.report.tables import (
     pareto_front,
     report_gaps,
     resource_series,
+)
+from vlmhb.run.files import (
+    ANSWERS,
+    BY_DOC_TYPE,
+    BY_FIELD,
+    BY_SAMPLE,
+    BY_TAG,
+    METRICS_DIR,
+    METRICS_JSON,
+    OVERALL,
+    REFERENCES,
+    RESOURCES,
+    RUN_JSON,
+    metrics_table,
 )
 
 try:
@@ -144,7 +159,7 @@ def test_metric_matrix_fields_by_run(runs: list) -> None:
     matrix = metric_matrix(runs, "by_field", "field")
     with_metrics = [r for r in runs if r.has_metrics]
     assert list(matrix.columns) == [r.label for r in with_metrics]
-    assert {"surname", "inn", "snils_number"} <= set(matrix.index)
+    assert {"surname", "seller_inn", "snils"} <= set(matrix.index)
     run = with_metrics[0]
     table = run.tables["by_field"]
     want = table[(table["field"] == "surname") & (table["metric"] == "exact_match")]["value"]
@@ -222,7 +237,9 @@ def test_build_report_writes_page_and_summary(campaign: Path, tmp_path: Path) ->
     assert any("run.json unreadable" in g for g in result.gaps)
     html = result.html.read_text("utf-8")
     assert html.count('class="lb-row"') == 7
-    assert "Иванов" in html or "Петрова" in html  # Russian stays readable, not \\u-escaped
+    first = json.loads((campaign / "runs").glob(f"*/{REFERENCES}").__next__().read_text("utf-8")
+                       .splitlines()[0])  # fmt: skip
+    assert first["fields"]["surname"] in html  # the drill-down's Russian stays readable
 
 
 def test_runs_that_would_share_a_label_are_told_apart(tmp_path: Path) -> None:
@@ -242,3 +259,59 @@ def test_runs_that_would_share_a_label_are_told_apart(tmp_path: Path) -> None:
     )
     labels = {run.label for run in load_runs([tmp_path])}
     assert labels == {"tiny · hf · default (111111)", "tiny · hf · default (222222)", "tiny bf16"}
+
+
+def test_fixture_run_folders_have_the_shape_of_real_ones(tmp_path: Path) -> None:
+    """The hand-made folders name files, columns, metrics and keys as a real echo run does."""
+    from conftest import make_dataset as make_native
+
+    from vlmhb import api
+
+    make_native(tmp_path / "ds", n_docs=3)
+    plan = tmp_path / "plan.csv"
+    plan.write_text('dataset,backend,model,stages\nds,echo,m,"infer,eval"\n', "utf-8")
+    (outcome,) = api.run_plan(plan, runs_dir=tmp_path / "runs", isolation="local").runs
+    real = outcome.prepared.run_dir
+    [fake] = make_runs(tmp_path / "fake", [RunSpec("m", "echo", gpus=0)], n_docs=3)
+
+    def files(run_dir: Path) -> set[str]:
+        return {str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file()}
+
+    assert files(fake) <= files(real)
+    assert list(pd.read_parquet(fake / metrics_table(BY_SAMPLE)).columns) == list(
+        pd.read_parquet(real / metrics_table(BY_SAMPLE)).columns
+    )
+    for name in (OVERALL, BY_FIELD, BY_DOC_TYPE, BY_TAG):
+        fake_table, real_table = (pd.read_parquet(d / metrics_table(name)) for d in (fake, real))
+        assert list(fake_table.columns) == list(real_table.columns), name
+    fake_metrics = set(pd.read_parquet(fake / metrics_table(OVERALL))["metric"])
+    assert fake_metrics == set(pd.read_parquet(real / metrics_table(OVERALL))["metric"])
+    fake_json, real_json = (
+        json.loads((d / METRICS_DIR / METRICS_JSON).read_text("utf-8")) for d in (fake, real)
+    )
+    assert set(fake_json) <= set(real_json)
+    assert fake_json["normalization"] == real_json["normalization"]
+    assert {k: real_json["higher_is_better"][k] for k in fake_json["higher_is_better"]} == (
+        fake_json["higher_is_better"]
+    )
+    fake_record, real_record = (json.loads((d / RUN_JSON).read_text("utf-8")) for d in (fake, real))
+    assert set(fake_record) <= set(real_record)
+    assert set(fake_record["counts"]) <= set(real_record["counts"])
+    assert set(fake_record["resources"]) <= set(real_record["resources"])
+    assert fake_record["resources"]["gpu_status"] == real_record["resources"]["gpu_status"]
+    assert list(pd.read_parquet(fake / RESOURCES).columns) == list(
+        pd.read_parquet(real / RESOURCES).columns
+    )
+    fake_answer, real_answer = (
+        json.loads((d / ANSWERS).read_text("utf-8").splitlines()[0]) for d in (fake, real)
+    )
+    assert list(fake_answer) == list(real_answer)
+    fake_ref, real_ref = (
+        json.loads((d / REFERENCES).read_text("utf-8").splitlines()[0]) for d in (fake, real)
+    )
+    assert list(fake_ref) == list(real_ref)
+    keys = {
+        spec.key for doc_type in ("passport", "snils", "invoice") for spec in form_fields(doc_type)
+    }
+    fake_fields = set(pd.read_parquet(fake / metrics_table(BY_SAMPLE))["field"])
+    assert fake_fields <= keys  # the field keys real datasets and prompts use

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-from conftest import REPO, make_dataset, vlmhb_cmd
+from conftest import REPO, make_dataset, table_rows, vlmhb_cmd
 
 from vlmhb import api
 from vlmhb.run.folder import iter_jsonl
@@ -258,7 +258,10 @@ def test_dry_run_touches_nothing(tmp_path: Path, write_plan) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "echo" in result.stdout and "6" in result.stdout
+    (prepared,) = api.prepare_plan(plan, runs_dir=runs)
+    (row,) = table_rows(result.stdout)
+    assert (row["run id"], row["backend"], row["env"]) == (prepared.run_id, "echo", "echo")
+    assert (row["docs"], row["samples"], row["answered"]) == ("2", "6", "0")  # 2 docs x 3 fields
     assert not runs.exists()
 
 
