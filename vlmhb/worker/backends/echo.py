@@ -90,8 +90,8 @@ class EchoBackend:
         return int(self.options.get("max_num_seqs", 16))
 
     def submit(self, request: Request) -> Result | None:
-        if not request.prompt.strip():
-            return "ValueError: empty prompt"
+        if self.options.get("refuse_on") and self.options["refuse_on"] in request.id:
+            return f"engine refused {request.id}"
         self._waiting.append([request, 1 + len(request.id) % 3, time.perf_counter()])
         return None
 
