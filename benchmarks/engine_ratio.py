@@ -70,6 +70,22 @@ def make_dataset(folder: Path, n_docs: int) -> Path:
     return folder
 
 
+def ensure_tiny_model() -> None:
+    """The tiny LLaVA, built with the hf-cpu env (its builder does not import in vllm-cpu)."""
+    from vlmhb.home import vlmhb_home
+    from vlmhb.plan.catalogue import TINY_MODEL_DIR
+    from vlmhb.run.isolation import child_python
+
+    target = vlmhb_home() / TINY_MODEL_DIR
+    if (target / "config.json").is_file():
+        return
+    python = child_python("venv", "hf-cpu")
+    subprocess.run(
+        [str(python.python), "-m", "vlmhb.worker.tiny_model", str(target)],
+        env=python.environment(), check=True, capture_output=True,
+    )  # fmt: skip
+
+
 def write_plan(folder: Path, dataset: Path, backend: str, args: argparse.Namespace) -> Path:
     """The one-row plan both A and B answer."""
     load: dict[str, object] = {"device": "cpu", "dtype": "float32"}
@@ -160,6 +176,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="vlmhb-ratio-"))
     dataset = make_dataset(Path(tempfile.gettempdir()) / f"vlmhb-ratio-ds{args.docs}", args.docs)
     plan = write_plan(work, dataset, args.backend, args)
+    ensure_tiny_model()
     run_b(plan, work / "runs-warmup")  # builds the env and the tiny model if needed
     job, argv, env = engine_job(plan, work / "runs-warmup")
     run_a(job, argv, env)  # warm-up
