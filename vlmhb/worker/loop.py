@@ -28,6 +28,8 @@ from vlmhb.worker.backends.base import (
 from vlmhb.worker.intake import Intake
 from vlmhb.worker.lines import LineReader
 
+BURST_GAP_S = 0.002
+
 
 def claim_stdout() -> IO[str]:
     """Keep the real stdout for the protocol; point fd 1 and ``sys.stdout`` at stderr."""
@@ -142,7 +144,7 @@ def run_engine(backend: ContinuousBackend, intake: Intake, channel: Channel) -> 
             first = intake.wait()  # idle engine: sleep until work or the end
             if first is None:
                 return
-            arrived = [first, *intake.take()]
+            arrived = gather_burst(first, intake, backend.capacity())
         for request in arrived:
             try:
                 refused = backend.submit(request)
@@ -154,6 +156,22 @@ def run_engine(backend: ContinuousBackend, intake: Intake, channel: Channel) -> 
             for finished in backend.poll():
                 channel.send(as_message(finished.id, finished.result), flush=False)
         channel.flush()
+
+
+def gather_burst(first: protocol.Request, intake: Intake, limit: int) -> list[protocol.Request]:
+    """An idle engine's first step: the burst arriving with ``first`` (the orchestrator
+    sends its window at once), so the first step schedules it together as one batch would.
+    Waits only while requests keep coming (a 2 ms quiet gap ends it), up to ``limit``."""
+    arrived = [first]
+    quiet_since = time.perf_counter()
+    while len(arrived) < limit and time.perf_counter() - quiet_since < BURST_GAP_S:
+        more = intake.take(limit - len(arrived))
+        if more:
+            arrived += more
+            quiet_since = time.perf_counter()
+        else:
+            time.sleep(BURST_GAP_S / 8)
+    return arrived
 
 
 def as_message(request_id: str, result: Result) -> protocol.Response | protocol.Error:
