@@ -1,120 +1,146 @@
-"""Harness throughput: N requests through the echo backend in a worker subprocess.
+"""Harness throughput with the echo backend: ``vlmhb run`` end to end against a plain loop.
 
-Prints samples/s with answers written durably (answers.jsonl, flushed in groups, fsync at
-the end), the per-sample overhead against the same echo backend called in-process, and
-the orchestrator's peak RSS as the sample count grows (each size in a fresh process).
-Run on demand: ``python benchmarks/harness.py [--n 100000] [--sizes 10000,200000]``.
+* ``vlmhb run`` (``--isolation local``, echo in a worker subprocess, answers durable) on a
+  native dataset of ``--n`` samples (8 fields a document, one small PNG each); its infer
+  stage's speed is samples / run.json ``timings.generation_s`` (and over ``wall_s``).
+* A plain in-process loop doing the same work per sample: read the image bytes, format the
+  prompt, write one JSON line.
+* Peak RSS of ``vlmhb run`` (the orchestrator, ``ru_maxrss`` of a child) as ``--sizes`` grow.
+* Protocol encoding per request: ``dataclasses.asdict`` against the plain ``vars`` dict.
+
+Run on demand: ``python benchmarks/harness.py [--n 100000] [--sizes 10000,1000000]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
 import time
+import timeit
+from dataclasses import asdict
 from pathlib import Path
 
-from vlmhb.run.child_env import child_environment
-from vlmhb.run.dispatch import Dispatcher, DispatchSettings, Sample
-from vlmhb.run.folder import AnswerLog
-from vlmhb.run.worker_process import WorkerCommand
-from vlmhb.worker import protocol
-from vlmhb.worker.backends.echo import EchoBackend
-
-LOAD = {"check_images": False}
-
-
-def samples(n: int):
-    for index in range(n):
-        yield Sample(
-            id=f"doc{index // 8:07d}:field{index % 8}",
-            doc_id=f"doc{index // 8:07d}",
-            doc_type="passport",
-            field=f"field{index % 8}",
-            mode="field",
-            prompt="Напиши фамилию владельца паспорта. Ответь одним словом.",
-            system=None,
-            images=(f"/data/images/{index // 8:07d}.png",),
-            generation={"max_new_tokens": 32, "mode": "field"},
-        )
+FIELDS = ("surname", "name", "patronymic", "birth_date", "sex", "birth_place", "series", "code")
+PROMPT = "Прочитай документ и напиши значение поля «{field}». Ответь только значением."
+# a valid 1x1 PNG: the echo backend checks each image's signature
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
 
 
-def through_subprocess(n: int, folder: Path, batch_size: int = 64) -> float:
-    log = AnswerLog(folder / "answers.jsonl")
-    dispatcher = Dispatcher(
-        WorkerCommand([sys.executable, "-m", "vlmhb.worker"], child_environment()),
-        protocol.Init(backend="echo", model="echo", load=LOAD, batch_size=batch_size),
-        log,
-        folder / "worker.log",
-        DispatchSettings(window=4 * batch_size),
+def make_dataset(root: Path, n_samples: int) -> Path:
+    """``n_samples // 8`` documents of 8 fields, each with its own small PNG."""
+    if (root / "annotations.jsonl").is_file():
+        return root
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    with (root / "annotations.jsonl").open("w", encoding="utf-8") as handle:
+        for index in range(n_samples // len(FIELDS)):
+            name = f"images/doc{index:07d}.png"
+            (root / name).write_bytes(PNG)
+            fields = {field: f"{field}-{index}" for field in FIELDS}
+            doc = {"id": f"doc{index:07d}", "image": name, "doc_type": "passport", "fields": fields}
+            handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    return root
+
+
+def write_plan(folder: Path, dataset: Path) -> Path:
+    plan = folder / "plan.csv"
+    plan.write_text(
+        f"dataset,backend,model,stages,isolation\n{dataset},echo,echo,infer,local\n", "utf-8"
     )
+    return plan
+
+
+def through_vlmhb_run(plan: Path, runs: Path) -> tuple[dict, float]:
+    """``vlmhb run`` in a child; its run.json timings and the child's peak RSS (MB)."""
+    code = (
+        "import resource, sys; from vlmhb.cli.main import main\n"
+        "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
+        "print('PEAK_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "run", str(plan), "--runs-dir", str(runs), "--gpus", ""],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    peak = float(done.stdout.rsplit("PEAK_MB", 1)[1].split()[0])
+    (run_json,) = runs.glob("*/run.json")
+    return json.loads(run_json.read_text("utf-8")), peak
+
+
+def plain_loop(dataset: Path, out: Path) -> tuple[int, float]:
+    """The same work in one process: image bytes, prompt, one JSON line per sample."""
+    docs = [json.loads(line) for line in (dataset / "annotations.jsonl").open(encoding="utf-8")]
     start = time.perf_counter()
-    dispatcher.run(samples(n))
-    log.close()
-    elapsed = time.perf_counter() - start
-    assert dispatcher.stats.answered == n, dispatcher.stats
-    return elapsed
+    n = 0
+    with out.open("w", encoding="utf-8") as handle:
+        for doc in docs:
+            for field in doc["fields"]:
+                image = (dataset / doc["image"]).read_bytes()
+                prompt = PROMPT.format(field=field)
+                line = {"id": f"{doc['id']}:{field}", "prompt": prompt, "answer": prompt,
+                        "bytes": len(image)}  # fmt: skip
+                handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+                n += 1
+        handle.flush()
+        os.fsync(handle.fileno())
+    return n, time.perf_counter() - start
 
 
-def in_process(n: int) -> float:
-    backend = EchoBackend()
-    backend.load(protocol.Init(backend="echo", model="echo", load=LOAD))
-    start = time.perf_counter()
-    for sample in samples(n):
-        request = protocol.Request(
-            id=sample.id,
-            images=list(sample.images),
-            prompt=sample.prompt,
-            generation=sample.generation,
-        )
-        backend.generate([request])
-    return time.perf_counter() - start
+def encoding_costs() -> tuple[float, float]:
+    """µs per request through ``dataclasses.asdict`` and through ``protocol.encode``."""
+    from vlmhb.worker import protocol
 
+    request = protocol.Request(
+        id="passport-0001:surname", images=["/data/images/passport-0001.png"],
+        prompt=PROMPT.format(field="surname"), system="Ты ассистент.", doc_type="passport",
+        field="surname",
+    )  # fmt: skip
+    n = 50_000
 
-def child_size(n: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        elapsed = through_subprocess(n, Path(tmp))
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"n": n, "seconds": elapsed, "peak_rss_mb": peak_mb}))
+    def through_asdict() -> str:
+        return json.dumps(asdict(request), ensure_ascii=False, separators=(",", ":")) + "\n"
+
+    old = timeit.timeit(through_asdict, number=n) / n * 1e6
+    new = timeit.timeit(lambda: protocol.encode(request), number=n) / n * 1e6
+    return old, new
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--sizes", default="10000,200000")
-    parser.add_argument("--child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        child_size(args.child)
-        return
+    old, new = encoding_costs()
+    print(f"protocol encoding per request: asdict {old:.1f} us, plain dict {new:.1f} us")
     with tempfile.TemporaryDirectory() as tmp:
-        sub_s = through_subprocess(args.n, Path(tmp))
-        lines = len((Path(tmp) / "answers.jsonl").read_bytes().splitlines())
-    local_s = in_process(args.n)
-    print(
-        f"subprocess echo, durable answers: {args.n} samples in {sub_s:.2f} s "
-        f"= {args.n / sub_s:,.0f} samples/s ({lines} lines written)"
+        folder = Path(tmp)
+        dataset = make_dataset(folder / f"ds{args.n}", args.n)
+        record, _ = through_vlmhb_run(write_plan(folder, dataset), folder / "runs")
+        timings = record["timings"]
+        n = record["counts"]["answered"]
+        loop_n, loop_s = plain_loop(dataset, folder / "plain.jsonl")
+    gen_rate, wall_rate, loop_rate = (
+        n / timings["generation_s"],
+        n / timings["wall_s"],
+        loop_n / loop_s,
     )
-    print(f"in-process echo: {args.n / local_s:,.0f} samples/s")
-    print(
-        f"harness overhead per sample: {(sub_s - local_s) / args.n * 1e6:.1f} us "
-        f"(ratio {sub_s / local_s:.1f}x)"
-    )
+    print(f"vlmhb run, echo: {n} samples; timings {json.dumps(timings)}")
+    print(f"  infer stage: {gen_rate:,.0f} samples/s over generation, {wall_rate:,.0f} over wall")
+    print(f"plain in-process loop: {loop_rate:,.0f} samples/s")
+    print(f"vlmhb run / plain loop: {gen_rate / loop_rate:.0%} (generation), "
+          f"{wall_rate / loop_rate:.0%} (whole infer stage)")  # fmt: skip
     for size in (int(s) for s in args.sizes.split(",")):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", str(size)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        result = json.loads(out)
-        print(
-            f"{size:>8} samples: {size / result['seconds']:,.0f} samples/s, "
-            f"orchestrator peak RSS {result['peak_rss_mb']:.0f} MB"
-        )
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            dataset = make_dataset(folder / "ds", size)
+            record, peak = through_vlmhb_run(write_plan(folder, dataset), folder / "runs")
+        rate = record["counts"]["answered"] / record["timings"]["generation_s"]
+        print(f"{size:>8} samples: {rate:,.0f} samples/s, vlmhb run peak RSS {peak:.0f} MB")
 
 
 if __name__ == "__main__":

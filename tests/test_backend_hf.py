@@ -7,6 +7,8 @@ One worker serves most tests (module fixture) to keep the suite fast on two core
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from tests.fixtures_models import (  # noqa: F401 - fixtures
     hf_python,
     shim_dir,
     tiny_model,
+    worker_env,
 )
 
 SYSTEM = "Ты внимательный ассистент. SYSTEM-MARKER-42."
@@ -98,6 +101,53 @@ def test_batch_of_four_equals_four_singles(worker, doc_images):  # noqa: F811
     assert len({batch[f"batch{i}"]["prompt_tokens"] for i in range(4)}) == 4
     # the four went through one generate call: they share its latency
     assert len({batch[f"batch{i}"]["latency_s"] for i in range(4)}) == 1
+
+
+ONE_SHOT = """
+import json, sys
+from vlmhb.worker.backends.hf import HFBackend
+from vlmhb.worker.protocol import Init, Request
+init, requests = json.load(sys.stdin)
+backend = HFBackend()
+backend.load(Init(**init))
+results = backend.generate([Request(**r) for r in requests])
+print(json.dumps([vars(r) for r in results]))
+"""
+
+
+def test_worker_batches_equal_one_generate_call(
+    hf_python,  # noqa: F811
+    shim_dir,  # noqa: F811
+    tiny_model,  # noqa: F811
+    doc_images,  # noqa: F811
+    tmp_path,
+):
+    """Eight requests through the worker in batches of three (read ahead while one runs)
+    answer exactly as one in-process ``generate`` call over all eight."""
+    requests = requests_for(doc_images, "x") + requests_for(doc_images, "y", max_new_tokens=5)
+    init = {**hf_init(tiny_model, log_prompts=False), "batch_size": 3}
+    running = ModelWorker(hf_python, shim_dir, tmp_path / "worker.log")
+    try:
+        assert running.start(init)["capacity"] == 3
+        through_worker = running.ask(requests)
+    finally:
+        assert running.close() == 0
+    one_shot = subprocess.run(
+        [str(hf_python), "-c", ONE_SHOT],
+        input=json.dumps([{**init, "batch_size": 8}, requests]),
+        env=worker_env(shim_dir),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    at_once = {answer["id"]: answer for answer in json.loads(one_shot.stdout.splitlines()[-1])}
+    for request in requests:
+        got, want = through_worker[request["id"]], at_once[request["id"]]
+        assert got["type"] == "response", got
+        for key in ("text", "prompt_tokens", "output_tokens", "finish_reason"):
+            assert got[key] == want[key], (request["id"], key)
+    assert len({answer["latency_s"] for answer in through_worker.values()}) >= 3  # 3 at most
 
 
 def test_system_prompt_reaches_the_rendered_chat(worker, doc_images):  # noqa: F811

@@ -9,8 +9,9 @@ the package is absent. The engine itself runs only on a GPU with SGLang's wheels
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from conftest import run_worker_lines
+from conftest import run_worker_lines, write_png
 
 from vlmhb.worker.backends.sglang import build_inputs, engine_kwargs, map_output, sampling_params
 from vlmhb.worker.protocol import Init, Request, Response
@@ -157,3 +158,62 @@ def test_missing_sglang_is_a_fatal_naming_it() -> None:
         and "sglang" in message["message"]
         and "missing" in message["message"]
     )
+
+
+class FakeAsyncEngine:
+    """Stands in for ``sglang.Engine`` (which needs CUDA, absent here): its ``async_generate``
+    takes as long as the prompt says, and counts how many requests it holds at once."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.most = 0
+        self.server_args = type("Args", (), {"max_running_requests": 6})()
+
+    async def async_generate(self, prompt: str, image_data: Any, sampling_params: dict) -> dict:
+        import asyncio
+
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await asyncio.sleep(0.01 * prompt.count("wait"))
+            if "boom" in prompt:
+                raise RuntimeError("engine refused the request")
+            kind = "abort" if "abort" in prompt else "stop"
+            return {
+                "text": f"{sampling_params['max_new_tokens']}:{image_data}",
+                "meta_info": {"prompt_tokens": len(prompt), "completion_tokens": 2,
+                              "finish_reason": {"type": kind, "message": "too long"}},
+            }  # fmt: skip
+        finally:
+            self.running -= 1
+
+
+def test_continuous_path_sends_each_request_as_it_arrives(tmp_path: Path) -> None:
+    from vlmhb.worker.backends.sglang import SGLangBackend
+
+    image = tmp_path / "a.png"
+    write_png(image)
+    backend = SGLangBackend()
+    backend.engine, backend.render = FakeAsyncEngine(), template
+    backend.defaults = {"max_new_tokens": 7}
+    backend.start_requests(Init(backend="sglang", model="m"))
+    assert backend.capacity() == 6  # the engine's max_running_requests
+    prompts = {"slow": "wait wait wait", "fast": "wait", "boom": "boom", "cut": "abort"}
+    for rid, prompt in prompts.items():
+        assert backend.submit(Request(id=rid, images=[str(image)], prompt=prompt)) is None
+    refused = backend.submit(Request(id="gone", images=[str(tmp_path / "no.png")], prompt="x"))
+    assert "image not found" in str(refused)
+    assert backend.pending() == 4
+    order = []
+    results = {}
+    while backend.pending():
+        for finished in backend.poll():
+            order.append(finished.id)
+            results[finished.id] = finished.result
+    assert backend.engine.most == 4  # all in the engine at once, not a batch at a time
+    assert order.index("fast") < order.index("slow")  # each answer as soon as it is done
+    slow = results["slow"]
+    assert isinstance(slow, Response) and slow.text == f"7:{[str(image)]}"
+    assert slow.latency_s >= 0.03 and slow.prompt_tokens > len(prompts["slow"])
+    assert results["boom"] == "RuntimeError: engine refused the request"
+    assert results["cut"] == "sglang aborted cut: too long"

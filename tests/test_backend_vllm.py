@@ -119,8 +119,56 @@ def test_vllm_cpu_greedy_matches_hf_token_for_token(
             assert got[rid][key] == want[rid][key], (rid, key, got[rid], want[rid])
         assert visible(got[rid]["text"]) == visible(want[rid]["text"]), rid
     assert {got[f"cut{i}"]["finish_reason"] for i in range(4)} == {"length"}
-    # the window went to the engine as one batch: one chat call, one latency
-    assert len({got[f"r{i}"]["latency_s"] for i in range(4)}) == 1
+    # the engine loop: each request entered the engine on arrival, each answer left when done
+    assert got["_ready"]["continuous"] is True and got["_ready"]["capacity"] == 16
+
+
+@pytest.mark.slow
+def test_vllm_engine_loop_matches_one_chat_call(
+    vllm_python,
+    shim_dir,  # noqa: F811
+    tiny_model,  # noqa: F811
+    doc_images,  # noqa: F811
+    tmp_path,
+):
+    """Greedy answers of the continuous path (requests submitted one by one as they arrive,
+    the engine stepped by the worker) equal one ``LLM.chat`` over all of them at once."""
+    requests = [
+        {**request, "id": f"{request['id']}-{copy}"}
+        for copy in range(6)
+        for request in window(doc_images, "q", 8 + 4 * copy)
+    ]
+    load = {
+        "device": "cpu",
+        "dtype": "float32",
+        "max_model_len": 256,
+        "kv_cache_memory_bytes": 32 * 1024 * 1024,
+        "limit_mm_per_prompt": {"image": 1},
+        "max_num_seqs": 8,  # fewer seats than requests: the engine's queue admits the rest
+        "seed": 0,
+        "log_tokens": True,
+    }
+    init = {"backend": "vllm", "model": str(tiny_model), "load": load}
+    loop = run_backend(vllm_python, shim_dir, tmp_path / "loop.log", init, requests)
+    once = run_backend(
+        vllm_python,
+        shim_dir,
+        tmp_path / "once.log",
+        {**init, "load": {**load, "continuous": False}, "batch_size": len(requests)},
+        requests,
+    )
+    assert loop["_ready"]["continuous"] is True and once["_ready"]["continuous"] is False
+    answered = [r["id"] for r in requests if not r["id"].startswith(("qbad", "qempty"))]
+    assert len({once[rid]["latency_s"] for rid in answered}) == 1  # one chat call
+    assert len({loop[rid]["latency_s"] for rid in answered}) > 1  # each when it finished
+    for request in requests:
+        rid = request["id"]
+        assert loop[rid]["type"] == once[rid]["type"], (loop[rid], once[rid])
+        if loop[rid]["type"] == "error":
+            continue
+        assert loop["_tokens"][rid] == once["_tokens"][rid], rid
+        for key in ("text", "prompt_tokens", "output_tokens", "finish_reason"):
+            assert loop[rid][key] == once[rid][key], (rid, key)
 
 
 @pytest.mark.slow  # imports vllm (10-40 s)

@@ -121,6 +121,9 @@ def test_echo_env_runs_the_worker_code_without_orchestrator_packages(
 
 def test_tesseract_env_has_its_packages_hard_linked_from_the_cache(root: Path, home: Path) -> None:
     built = ensure_env("tesseract", root=root, home=home)
+    # compiled at build time (before anything imported it): a fresh env's imports read .pyc
+    site = next(built.path.glob("lib/python3*/site-packages"))
+    assert list(site.glob("pytesseract/__pycache__/pytesseract.*.pyc"))
     versions = installed_versions(built)
     assert versions["pytesseract"] == "0.3.13"
     assert {"pillow", "packaging"} <= set(versions)

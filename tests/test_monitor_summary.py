@@ -102,7 +102,7 @@ def test_answer_summary_by_hand() -> None:
         answer("b:2", 0.3),
         answer("b:3", 5.0, error="timeout", output_tokens=None, prompt_tokens=None),
     ]
-    summary = summarize_answers(iter(records), wall_s=2.0, n_docs=2, energy_j=100.0)
+    summary = summarize_answers(iter(records), generation_s=2.0, n_docs=2, energy_j=100.0)
     # latencies of the four successes sorted: 0.1 0.2 0.3 0.4; linear interpolation:
     # p50 at rank 1.5 -> 0.25; p95 at rank 2.85 -> 0.385; p99 at rank 2.97 -> 0.397
     assert summary == pytest.approx(
@@ -110,7 +110,7 @@ def test_answer_summary_by_hand() -> None:
             "n_samples": 5,
             "n_errors": 1,
             "n_docs": 2,
-            "wall_s": 2.0,
+            "generation_s": 2.0,
             "latency_p50_s": 0.25,
             "latency_p95_s": 0.385,
             "latency_p99_s": 0.397,
@@ -128,7 +128,7 @@ def test_answer_summary_by_hand() -> None:
 
 
 def test_answer_summary_of_nothing() -> None:
-    summary = summarize_answers([], wall_s=0.0, n_docs=0)
+    summary = summarize_answers([], generation_s=0.0, n_docs=0)
     assert summary["n_samples"] == 0 and summary["n_errors"] == 0
     for key in ("latency_p50_s", "ttft_p50_s", "output_tokens_total", "samples_per_s"):
         assert summary[key] is None

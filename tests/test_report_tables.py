@@ -114,6 +114,9 @@ def test_leaderboard_resources_from_summary_and_fallbacks(campaign: Path, runs: 
     assert qwen7["samples_per_s"] == pytest.approx(record["resources"]["samples_per_s"])
     assert qwen7["vram_peak_mb"] == pytest.approx(record["resources"]["vram_peak_mb"])
     assert qwen7["energy_per_doc_j"] == pytest.approx(record["resources"]["energy_per_doc_j"])
+    for column, key in (("start_load_s", "worker_start_s"), ("generation_s", "generation_s"),
+                        ("teardown_s", "teardown_s")):  # fmt: skip
+        assert qwen7[column] == pytest.approx(record["timings"][key]), column
     cpu = by_model(board, "tesseract-rus", "tesseract")
     assert math.isnan(cpu["vram_peak_mb"]) and math.isnan(cpu["energy_per_doc_j"])
     assert cpu["latency_p50_s"] > 0

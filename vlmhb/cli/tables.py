@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vlmhb.api import PlanOutcome
-from vlmhb.run.execute import RunOutcome
 from vlmhb.run.files import ANSWERS, METRICS_DIR, METRICS_JSON, RUN_JSON
+
+if TYPE_CHECKING:  # `vlmhb status` must not pay for importing the runner
+    from vlmhb.api import PlanOutcome
+    from vlmhb.run.execute import RunOutcome
 
 HEADLINE_METRICS = ("exact_match", "anls", "cer_micro")
 
@@ -70,19 +72,66 @@ def print_outcome_line(outcome: RunOutcome) -> None:
 
     p = outcome.prepared
     text = f"[{outcome.status}] {p.run.label} -> {p.run_dir} ({outcome.wall_s:.1f} s)"
+    phases = describe_timings(read_run_json(p.run_dir))
+    if phases:
+        text += f"\n    {phases}"
     if outcome.error:
         text += f": {outcome.error}"
     click.echo(text, err=True)
+
+
+def read_run_json(run_dir: Path) -> dict[str, Any]:
+    """``run.json`` of a run folder as a dict; {} when there is none (yet)."""
+    try:
+        return json.loads((run_dir / "run.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def describe_timings(record: dict[str, Any]) -> str:
+    """Where the infer stage's time went, and the throughput over generation only."""
+    timings, resources = record.get("timings") or {}, record.get("resources") or {}
+    if timings.get("generation_s") is None:
+        return ""
+
+    def seconds(key: str) -> str:
+        value = timings.get(key)
+        return "-" if value is None else f"{value:.2f} s"
+
+    rate = resources.get("samples_per_s")
+    tokens = resources.get("output_tokens_per_s")
+    speed = f"{rate:.1f} samples/s" if rate is not None else "- samples/s"
+    if tokens is not None:
+        speed += f", {tokens:.0f} tok/s"
+    return (
+        f"env {seconds('env_prepare_s')} | start+load {seconds('worker_start_s')} | "
+        f"first answer {seconds('ttfa_s')} | generation {seconds('generation_s')} "
+        f"({speed}) | teardown {seconds('teardown_s')}"
+    )
 
 
 def print_summary(result: PlanOutcome) -> None:
     """The summary table of a finished plan."""
     table = _table(
         "vlmhb run summary",
-        ["run", "backend", "status", "samples", "errors", *HEADLINE_METRICS, "wall s"],
+        [
+            "run",
+            "backend",
+            "status",
+            "samples",
+            "errors",
+            *HEADLINE_METRICS,
+            "load s",
+            "gen s",
+            "samples/s",
+            "teardown s",
+            "wall s",
+        ],
     )
     for outcome in result.runs:
         counts = outcome.counts
+        record = read_run_json(outcome.prepared.run_dir)
+        timings, resources = record.get("timings") or {}, record.get("resources") or {}
         table.add_row(
             outcome.prepared.run.label,
             outcome.prepared.run.backend,
@@ -93,11 +142,19 @@ def print_summary(result: PlanOutcome) -> None:
                 f"{outcome.overall[m]:.3f}" if m in outcome.overall else "-"
                 for m in HEADLINE_METRICS
             ),
+            _figure(timings.get("worker_start_s"), 1),
+            _figure(timings.get("generation_s"), 2),
+            _figure(resources.get("samples_per_s"), 1),
+            _figure(timings.get("teardown_s"), 1),
             f"{outcome.wall_s:.1f}",
         )
     _print(table)
     if result.report:
         print(f"report: {result.report}")
+
+
+def _figure(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def print_status(runs_dir: Path) -> None:

@@ -4,7 +4,7 @@ The only package in vlmhb that touches NVML. It runs on the orchestrator side:
 
 * ``ResourceMonitor(pid, gpus, interval_s)``: samples from a daemon thread; ``snapshot()``,
   ``frame()``, ``write(run_dir)`` (``resources.parquet``), ``summary()`` (for ``run.json``);
-* ``summarize_answers(records, wall_s, n_docs, energy_j)``: latency percentiles, tokens,
+* ``summarize_answers(records, generation_s, n_docs, energy_j)``: latency percentiles, tokens,
   throughput and energy per document from ``answers.jsonl`` lines;
 * ``visible_gpus()`` and ``gpu_names()`` for the scheduler ([] without NVML or GPU).
 """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -68,44 +69,65 @@ def summarize_frame(
 
 def summarize_answers(
     records: Iterable[Mapping[str, Any]],
-    wall_s: float,
+    generation_s: float,
     n_docs: int,
     energy_j: float | None = None,
 ) -> dict[str, Any]:
     """Latency, tokens and throughput of one run's answer lines (``answers.jsonl`` dicts).
 
+    Streams ``records`` (memory holds the ids seen and one float per answer, not the lines).
     A repeated ``id`` counts once (its first line, as the readers of ``answers.jsonl`` do).
-    Latency percentiles cover the samples that succeeded; throughput divides by ``wall_s``,
-    the run's wall time. ``energy_per_doc_j`` needs ``energy_j`` (e.g. the resource summary's).
+    Latency percentiles cover the samples that succeeded; throughput divides by
+    ``generation_s`` (first request sent to last answer received: worker start, model load
+    and teardown are not generation). ``energy_per_doc_j`` needs ``energy_j``.
     """
     import numpy as np
 
-    rows = _first_per_id(records)
-    ok = [r for r in rows if not r.get("error")]
-    latency = np.array([r["latency_s"] for r in ok if r.get("latency_s") is not None], float)
-    ttft = np.array([r["ttft_s"] for r in ok if r.get("ttft_s") is not None], float)
-    output_tokens = _token_total(rows, "output_tokens")
+    seen: set[Any] = set()
+    latency, ttft = array("d"), array("d")
+    n_samples = n_errors = 0
+    tokens: dict[str, int | None] = {"prompt_tokens": None, "output_tokens": None}
+    for record in records:
+        key = record.get("id")
+        if key is not None:
+            if key in seen:
+                continue
+            seen.add(key)
+        n_samples += 1
+        for name, total in tokens.items():
+            if record.get(name) is not None:
+                tokens[name] = (total or 0) + int(record[name])
+        if record.get("error"):
+            n_errors += 1
+            continue
+        if record.get("latency_s") is not None:
+            latency.append(record["latency_s"])
+        if record.get("ttft_s") is not None:
+            ttft.append(record["ttft_s"])
+    del seen
+    latencies, ttfts = np.frombuffer(latency), np.frombuffer(ttft)
 
     def percentile(values: np.ndarray, q: float) -> float | None:
         return float(np.percentile(values, q)) if values.size else None
 
     def per_second(amount: float | None) -> float | None:
-        return amount / wall_s if amount is not None and wall_s > 0 else None
+        return amount / generation_s if amount is not None and generation_s > 0 else None
 
+    output_tokens = tokens["output_tokens"]
     return {
-        "n_samples": len(rows),
-        "n_errors": len(rows) - len(ok),
+        "n_samples": n_samples,
+        "n_errors": n_errors,
         "n_docs": n_docs,
-        "wall_s": wall_s,
-        "latency_p50_s": percentile(latency, 50),
-        "latency_p95_s": percentile(latency, 95),
-        "latency_p99_s": percentile(latency, 99),
-        "latency_mean_s": float(latency.mean()) if latency.size else None,
-        "ttft_p50_s": percentile(ttft, 50),
-        "prompt_tokens_total": _token_total(rows, "prompt_tokens"),
+        "generation_s": generation_s,
+        "latency_p50_s": percentile(latencies, 50),
+        "latency_p95_s": percentile(latencies, 95),
+        "latency_p99_s": percentile(latencies, 99),
+        "latency_mean_s": float(latencies.mean()) if latencies.size else None,
+        "ttft_p50_s": percentile(ttfts, 50),
+        "prompt_tokens_total": tokens["prompt_tokens"],
         "output_tokens_total": output_tokens,
         "output_tokens_per_s": per_second(output_tokens),
-        "samples_per_s": per_second(len(rows)),
+        "samples_per_s": per_second(n_samples),
         "docs_per_s": per_second(n_docs),
         "energy_per_doc_j": energy_j / n_docs if energy_j is not None and n_docs > 0 else None,
     }
@@ -129,25 +151,6 @@ def _sum_over_gpus(frame: pd.DataFrame, gpus: Sequence[int], column: str) -> pd.
     if part.isna().all().all():
         return None
     return part.sum(axis=1, min_count=1)
-
-
-def _first_per_id(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    seen: set[Any] = set()
-    rows = []
-    for record in records:
-        key = record.get("id")
-        if key is not None:
-            if key in seen:
-                continue
-            seen.add(key)
-        rows.append(record)
-    return rows
-
-
-def _token_total(rows: Sequence[Mapping[str, Any]], key: str) -> int | None:
-    """Sum of a token count over the rows that report it; None when none does."""
-    counts = [int(r[key]) for r in rows if r.get(key) is not None]
-    return sum(counts) if counts else None
 
 
 def _number(value: Any) -> float | None:

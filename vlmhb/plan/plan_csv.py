@@ -53,7 +53,7 @@ class EvalRun(BaseModel):
     fields: tuple[str, ...] = ()
     isolation: Isolation | None = None
     env: str | None = None
-    batch_size: int = Field(default=8, ge=1, le=4096)
+    batch_size: int | None = Field(default=None, ge=1, le=4096)  # None: the backend's default
     max_new_tokens: int = Field(default=256, ge=1)
     gpus: int | None = Field(default=None, ge=0)
     timeout_s: float = Field(default=600.0, gt=0)

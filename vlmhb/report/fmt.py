@@ -19,9 +19,12 @@ DISPLAY = [
     ("ANLS [95% CI]", "anls", 3, True),
     ("CER [95% CI]", "cer", 3, True),
     ("JSON valid", "json_valid", 3, True),
-    ("Samples/s", "samples_per_s", 2, False),
+    ("Samples/s", "samples_per_s", 2, False),  # over generation time only
     ("Latency p50 s", "latency_p50_s", 3, False),
     ("Latency p95 s", "latency_p95_s", 3, False),
+    ("Start+load s", "start_load_s", 1, False),
+    ("Generation s", "generation_s", 2, False),
+    ("Teardown s", "teardown_s", 1, False),
     ("Peak VRAM MB", "vram_peak_mb", 0, False),
     ("Energy J/doc", "energy_per_doc_j", 1, False),
 ]

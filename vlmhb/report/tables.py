@@ -41,6 +41,9 @@ LEADERBOARD_COLUMNS = [
     "samples_per_s",
     "latency_p50_s",
     "latency_p95_s",
+    "start_load_s",
+    "generation_s",
+    "teardown_s",
     "vram_peak_mb",
     "energy_per_doc_j",
 ]
@@ -161,6 +164,10 @@ def leaderboard(runs: Sequence[RunData]) -> pd.DataFrame:
             (1 - fail, 1 - fail_hi, 1 - fail_lo) if run.mode == "document" else (math.nan,) * 3
         )
         row["samples_per_s"], row["latency_p50_s"], row["latency_p95_s"] = _throughput_latency(run)
+        timings = record_value(run.record, "timings") or {}
+        for column, key in (("start_load_s", "worker_start_s"), ("generation_s", "generation_s"),
+                            ("teardown_s", "teardown_s")):  # fmt: skip
+            row[column] = _number(timings.get(key))
         row["vram_peak_mb"], row["energy_per_doc_j"] = _vram_energy(run, row["n_docs"])
         rows.append(row)
     table = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)

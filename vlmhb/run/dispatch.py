@@ -1,8 +1,10 @@
 """Streams samples through a worker: a bounded window in flight, restarts, timeouts.
 
 The dispatcher knows nothing of plans or datasets: it takes an iterator of ``Sample`` and
-writes one answer line per sample into an ``AnswerLog``. It keeps at most ``window``
-requests in flight (so an engine can batch and memory stays flat), and recovers from a
+writes one answer line per sample into an ``AnswerLog``. It keeps a bounded window of
+requests in flight (so an engine can batch and memory stays flat), sized by the capacity
+the worker announces in ``ready`` (a continuous engine's ``max_num_seqs``, a static
+backend's batch size): twice that, and at least ``DispatchSettings.window``. It recovers from a
 worker that dies or hangs: everything that was in flight becomes a *suspect* and is sent
 again alone, so the one sample that kills or hangs the worker is recorded as an error and
 the innocent ones are answered.
@@ -39,17 +41,18 @@ class Sample:
     problem: str | None = None  # a known defect (missing image...): recorded, never sent
 
     def request_line(self) -> bytes:
-        """The encoded protocol request."""
-        return protocol.encode(
-            protocol.Request(
-                id=self.id,
-                images=list(self.images),
-                prompt=self.prompt,
-                system=self.system,
-                doc_type=self.doc_type,
-                field=self.field,
-                generation=self.generation,
-            )
+        """The encoded protocol request (the fields of ``protocol.Request``, as a plain dict)."""
+        return protocol.encode_dict(
+            {
+                "id": self.id,
+                "images": list(self.images),
+                "prompt": self.prompt,
+                "system": self.system,
+                "doc_type": self.doc_type,
+                "field": self.field,
+                "generation": self.generation,
+                "type": "request",
+            }
         ).encode("utf-8")
 
 
@@ -66,13 +69,33 @@ class DispatchSettings:
 
 @dataclass
 class DispatchStats:
-    """What happened during a dispatch."""
+    """What happened during a dispatch, and when (``time.monotonic`` seconds)."""
 
     answered: int = 0
     errors: int = 0
     restarts: int = 0
     timeouts: int = 0
     ready: list[protocol.Ready] = dataclasses.field(default_factory=list)
+    worker_start_s: float = 0.0  # spawn -> ready, every start summed
+    restart_start_s: float = 0.0  # the part of it spent after generation began
+    first_sent: float | None = None
+    first_answer: float | None = None
+    last_answer: float | None = None
+    teardown_s: float = 0.0  # stopping the last worker
+
+    @property
+    def time_to_first_answer_s(self) -> float | None:
+        """First request sent -> first answer received."""
+        if self.first_sent is None or self.first_answer is None:
+            return None
+        return self.first_answer - self.first_sent
+
+    @property
+    def generation_s(self) -> float | None:
+        """First request sent -> last answer received, less the restarts' load time."""
+        if self.first_sent is None or self.last_answer is None:
+            return None
+        return max(0.0, self.last_answer - self.first_sent - self.restart_start_s)
 
 
 @dataclass
@@ -135,6 +158,7 @@ class Dispatcher:
         self._peeked: Sample | None = None
         self._failures_in_a_row = 0
         self._last_progress = time.monotonic()
+        self._window = settings.window
 
     def _record(
         self, sample: Sample, attempt: int, response: dict | None, error: str | None
@@ -147,6 +171,7 @@ class Dispatcher:
                 self.on_answer(line)
 
     def _start_worker(self) -> WorkerProcess:
+        began = time.monotonic()
         worker = WorkerProcess(self.command, self.worker_log)
         try:
             ready = worker.start(self.init, self.settings.load_timeout_s)
@@ -157,6 +182,12 @@ class Dispatcher:
             worker.kill()
             raise WorkerError(self.run_name, f"the worker died while loading: {exc}") from exc
         self.stats.ready.append(ready)
+        took = time.monotonic() - began
+        self.stats.worker_start_s += took
+        if self.stats.first_sent is not None:
+            self.stats.restart_start_s += took
+        if ready.capacity:
+            self._window = max(self.settings.window, 2 * ready.capacity)
         if self.on_worker:
             self.on_worker(worker)
         return worker
@@ -186,7 +217,10 @@ class Dispatcher:
 
     def _send(self, sample: Sample, attempt: int) -> None:
         assert self._worker is not None
-        self._in_flight[sample.id] = _Flight(sample, time.monotonic(), attempt)
+        now = time.monotonic()
+        if self.stats.first_sent is None:
+            self.stats.first_sent = now
+        self._in_flight[sample.id] = _Flight(sample, now, attempt)
         self._worker.send_raw(sample.request_line())
 
     def _fill(self, pending: Iterator[Sample]) -> bool:
@@ -196,7 +230,7 @@ class Dispatcher:
                 sample, attempt = self._suspects.popleft()
                 self._send(sample, attempt)
             return True
-        while len(self._in_flight) < self.settings.window:
+        while len(self._in_flight) < self._window:
             new = self._next_new(pending)
             if new is None:
                 return bool(self._in_flight)
@@ -233,10 +267,12 @@ class Dispatcher:
         finally:
             if self._worker is not None:
                 worker, self._worker = self._worker, None
+                began = time.monotonic()
                 if self._in_flight:
                     worker.kill()
                 else:
                     worker.stop()
+                self.stats.teardown_s = time.monotonic() - began
             self.log.flush()
         return self.stats
 
@@ -272,6 +308,9 @@ class Dispatcher:
             return
         self._last_progress = now
         self._failures_in_a_row = 0
+        if self.stats.first_answer is None:
+            self.stats.first_answer = now
+        self.stats.last_answer = now
         if kind == "response":
             self._record(flight.sample, flight.attempt, message, None)
         else:

@@ -79,6 +79,7 @@ class RunRecord(BaseModel):
     finished_at: float | None = None
     counts: dict[str, int] = Field(default_factory=dict)
     resources: dict[str, Any] = Field(default_factory=dict)
+    timings: dict[str, Any] = Field(default_factory=dict)  # see vlmhb.run.timings
     error: str | None = None
     vlmhb_version: str = ""
 

@@ -29,6 +29,7 @@ from vlmhb.run.folder import (
 from vlmhb.run.isolation import ChildPython, child_python
 from vlmhb.run.local_weights import ensure_local_weights
 from vlmhb.run.prepare import PreparedRun, iter_samples, new_record, write_references
+from vlmhb.run.timings import run_timings
 from vlmhb.run.worker_process import WorkerCommand, WorkerProcess
 from vlmhb.worker import protocol
 
@@ -75,9 +76,11 @@ def infer_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     previous = read_record(run_dir) if (run_dir / RUN_JSON).is_file() else None
     record = new_record(prepared)
+    began = time.monotonic()
     python = child_python(prepared.isolation, prepared.env_name)
     record.env = python.describe()
     ensure_local_weights(prepared, python)
+    env_prepare_s = time.monotonic() - began
     write_references(prepared)
     record.status = "running"
     record.started_at = previous.started_at if previous else time.time()
@@ -100,14 +103,11 @@ def infer_run(
         init_message(prepared),
         log,
         run_dir / WORKER_LOG,
-        DispatchSettings(
-            window=max(64, 2 * prepared.run.batch_size), timeout_s=prepared.run.timeout_s
-        ),
+        DispatchSettings(timeout_s=prepared.run.timeout_s),
         on_answer=on_answer,
         on_worker=watch,
         run_name=prepared.run_id,
     )
-    started = time.monotonic()
     try:
         dispatcher.run(iter_samples(prepared))
         record.status = "done"
@@ -120,11 +120,14 @@ def infer_run(
         raise
     finally:
         log.close()
-        wall_s = time.monotonic() - started
         stats = dispatcher.stats
+        wall_s = time.monotonic() - began
+        if stats.ready or previous is None:
+            record.timings = run_timings(stats, env_prepare_s, wall_s)
         if not stats.ready and previous is not None:
             # Nothing was left to answer: the earlier attempt's figures still hold.
             record.worker, record.resources = previous.worker, previous.resources
+            record.timings = previous.timings
         elif stats.ready:
             ready = stats.ready[-1]
             record.worker = {
@@ -132,13 +135,17 @@ def infer_run(
                 "versions": ready.versions,
                 "device": ready.device,
                 "load_s": ready.load_s,
+                "capacity": ready.capacity,
+                "continuous": ready.continuous,
                 "restarts": stats.restarts,
                 "timeouts": stats.timeouts,
             }
         record.counts.update(answered=len(log.done), errors=log.errors, answered_now=stats.answered)
+        log.done.clear()  # the finishing passes below stream answers.jsonl; keep memory flat
         if stats.ready:
-            earlier_s = (previous.resources.get("wall_s") or 0.0) if previous else 0.0
-            record.resources = _finish_monitor(monitor, run_dir, wall_s + earlier_s, prepared)
+            record.resources = _finish_monitor(
+                monitor, run_dir, prepared, record.timings, previous.resources if previous else {}
+            )
         record.finished_at = time.time()
         write_record(run_dir, record)
         write_answers_csv(run_dir)
@@ -151,9 +158,19 @@ def _gpu_ids(gpus: str | None) -> list[int] | None:
 
 
 def _finish_monitor(
-    monitor: Any, run_dir: Path, wall_s: float, prepared: PreparedRun
+    monitor: Any,
+    run_dir: Path,
+    prepared: PreparedRun,
+    timings: dict[str, Any],
+    earlier: dict[str, Any],
 ) -> dict[str, Any]:
-    """Stop the sampler, write ``resources.parquet`` and summarize answers and resources."""
+    """Stop the sampler, write ``resources.parquet`` and summarize answers and resources.
+
+    Throughput is over generation time; a resumed run adds the earlier attempts' times,
+    since its answer file holds their answers too.
+    """
+    wall_s = (timings.get("wall_s") or 0.0) + (earlier.get("wall_s") or 0.0)
+    generation_s = (timings.get("generation_s") or 0.0) + (earlier.get("generation_s") or 0.0)
     summary: dict[str, Any] = {"wall_s": round(wall_s, 3)}
     if monitor is not None:
         monitor.stop()
@@ -162,9 +179,10 @@ def _finish_monitor(
     summary.update(
         summarize_answers(
             iter_jsonl(run_dir / ANSWERS),
-            wall_s,
+            generation_s,
             len(prepared.documents),
             energy_j=summary.get("energy_j"),
         )
     )
+    summary["wall_s"] = round(wall_s, 3)
     return summary

@@ -1,4 +1,8 @@
-"""The worker's main loop: handshake, batch what has arrived, answer, never die of one sample.
+"""The worker's main loop: handshake, then feed the engine, answer, never die of one sample.
+
+Requests are decoded on a reader thread (``intake``) as they arrive. A static backend gets
+them in batches of what has arrived (up to its batch size); a continuous engine gets each
+one the moment it arrives and returns each answer the moment it is finished.
 
 stdout is the protocol's: at start-up the real stdout is kept for the protocol and fd 1 is
 pointed at stderr, so whatever a library prints lands in the worker log instead.
@@ -14,8 +18,17 @@ from typing import IO
 
 from vlmhb.worker import protocol
 from vlmhb.worker.backends import load_backend
-from vlmhb.worker.backends.base import Backend
+from vlmhb.worker.backends.base import (
+    Backend,
+    ContinuousBackend,
+    Result,
+    batch_size_of,
+    is_continuous,
+)
+from vlmhb.worker.intake import Intake
 from vlmhb.worker.lines import LineReader
+
+BURST_GAP_S = 0.002
 
 
 def claim_stdout() -> IO[str]:
@@ -71,11 +84,11 @@ def _exception_text() -> str:
     return f"{name}: {exc}"
 
 
-def serve(reader: LineReader, channel: Channel) -> int:
-    """Handshake, then answer requests until ``shutdown`` or end of input."""
+def handshake(reader: LineReader, channel: Channel) -> tuple[Backend, int | None] | None:
+    """Read ``init``, load the backend, say ``ready`` (or ``fatal``: then ``None``)."""
     first = reader.readline()
     if not first:
-        return 1
+        return None
     try:
         init = protocol.decode(first)
         if not isinstance(init, protocol.Init):
@@ -88,9 +101,15 @@ def serve(reader: LineReader, channel: Channel) -> int:
         start = time.perf_counter()
         backend = load_backend(init.backend)
         info = backend.load(init)
+        continuous = is_continuous(backend)
+        capacity = (
+            backend.capacity()  # type: ignore[attr-defined]
+            if continuous
+            else batch_size_of(backend, init.batch_size)
+        )
     except Exception:  # anything at load time is fatal, said in one line
         channel.send(protocol.Fatal(message=_exception_text()))
-        return 1
+        return None
     channel.send(
         protocol.Ready(
             backend=init.backend,
@@ -98,28 +117,89 @@ def serve(reader: LineReader, channel: Channel) -> int:
             device=info.device,
             load_s=time.perf_counter() - start,
             pid=os.getpid(),
+            capacity=capacity,
+            continuous=continuous,
         )
     )
-    batch_size = max(1, init.batch_size)
+    return backend, (None if continuous else capacity)
+
+
+def run_batches(backend: Backend, intake: Intake, channel: Channel, batch_size: int) -> None:
+    """Static batching: what has arrived, up to ``batch_size``, per ``generate`` call.
+
+    The intake keeps decoding while a batch runs, so the next batch is ready when it ends.
+    """
+    while (first := intake.wait()) is not None:
+        batch = [first, *intake.take(batch_size - 1)]
+        answer_batch(backend, batch, channel)
+
+
+def run_engine(backend: ContinuousBackend, intake: Intake, channel: Channel) -> None:
+    """Continuous batching: each request enters the engine as it arrives, each answer
+    leaves as soon as the engine finishes it."""
     while True:
-        batch: list[protocol.Request] = []
-        line = reader.readline()
-        done = False
-        while line:
-            message = protocol.decode(line)
-            if isinstance(message, protocol.Shutdown):
-                done = True
-                break
-            if isinstance(message, protocol.Request):
-                batch.append(message)
-            if len(batch) >= batch_size:
-                break
-            line = reader.readline(timeout=0)  # take only what has already arrived
-        if batch:
-            answer_batch(backend, batch, channel)
-        if done or line == b"":
-            backend.close()
-            return 0
+        if backend.pending():
+            arrived = intake.take()
+        else:
+            first = intake.wait()  # idle engine: sleep until work or the end
+            if first is None:
+                return
+            arrived = gather_burst(first, intake, backend.capacity())
+        for request in arrived:
+            try:
+                refused = backend.submit(request)
+            except Exception:  # one request the engine would not take
+                refused = _exception_text()
+            if refused is not None:
+                channel.send(protocol.Error(id=request.id, message=str(refused)), flush=False)
+        if backend.pending():
+            for finished in backend.poll():
+                channel.send(as_message(finished.id, finished.result), flush=False)
+        channel.flush()
+
+
+def gather_burst(first: protocol.Request, intake: Intake, limit: int) -> list[protocol.Request]:
+    """An idle engine's first step: the burst arriving with ``first`` (the orchestrator
+    sends its window at once), so the first step schedules it together as one batch would.
+    Waits only while requests keep coming (a 2 ms quiet gap ends it), up to ``limit``."""
+    arrived = [first]
+    quiet_since = time.perf_counter()
+    while len(arrived) < limit and time.perf_counter() - quiet_since < BURST_GAP_S:
+        more = intake.take(limit - len(arrived))
+        if more:
+            arrived += more
+            quiet_since = time.perf_counter()
+        else:
+            time.sleep(BURST_GAP_S / 8)
+    return arrived
+
+
+def as_message(request_id: str, result: Result) -> protocol.Response | protocol.Error:
+    """The protocol message for one result."""
+    if isinstance(result, protocol.Response):
+        return result
+    return protocol.Error(id=request_id, message=str(result))
+
+
+def serve(reader: LineReader, channel: Channel) -> int:
+    """Handshake, then answer requests until ``shutdown`` or end of input."""
+    loaded = handshake(reader, channel)
+    if loaded is None:
+        return 1
+    backend, batch_size = loaded
+    intake = Intake(reader)
+    try:
+        if batch_size is None:
+            run_engine(backend, intake, channel)  # type: ignore[arg-type]
+        else:
+            run_batches(backend, intake, channel, batch_size)
+    except protocol.ProtocolError:
+        raise
+    except Exception:  # the engine itself broke: what is in flight is the orchestrator's
+        channel.send(protocol.Fatal(message=_exception_text()))
+        return 1
+    backend.close()
+    return 0
 
 
 def main() -> int:

@@ -1,7 +1,15 @@
 """What every backend provides, and the small helpers they share.
 
-A backend turns a batch of ``Request`` into one result per request, in order: a
-``Response``, or an ``Exception``/``str`` describing why that one request failed.
+A *static* backend turns a batch of ``Request`` into one result per request, in order: a
+``Response``, or an ``Exception``/``str`` describing why that one request failed. The worker
+reads the next batch while one runs; ``default_batch_size`` sizes batches when the plan does
+not.
+
+A backend that batches *continuously* (an engine with its own scheduler: vLLM, SGLang) sets
+``continuous = True`` and implements ``ContinuousBackend``: each request is ``submit``-ted the
+moment it arrives, and ``poll`` advances the engine and returns the requests that finished,
+so each answer leaves the worker as soon as it is done. ``capacity`` (e.g. ``max_num_seqs``)
+tells the orchestrator how many requests to keep in flight.
 """
 
 from __future__ import annotations
@@ -9,7 +17,7 @@ from __future__ import annotations
 import importlib.metadata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from vlmhb.worker.protocol import Init, Request, Response
 
@@ -48,6 +56,50 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release the model."""
         ...
+
+
+class Finished(NamedTuple):
+    """One request a continuous engine has finished: its id and its result."""
+
+    id: str
+    result: Result
+
+
+class ContinuousBackend(Backend, Protocol):
+    """A backend whose engine takes requests as they arrive and returns each when done."""
+
+    continuous: bool
+
+    def capacity(self) -> int:
+        """How many requests the engine runs at once (its ``max_num_seqs``)."""
+        ...
+
+    def submit(self, request: Request) -> Result | None:
+        """Hand one request to the engine; a result now only if it was refused (bad input)."""
+        ...
+
+    def pending(self) -> int:
+        """Requests submitted and not yet returned by ``poll``."""
+        ...
+
+    def poll(self) -> list[Finished]:
+        """Advance the engine (one step, or until something finished); what finished since."""
+        ...
+
+
+DEFAULT_BATCH_SIZE = 8
+
+
+def batch_size_of(backend: Backend, requested: int | None) -> int:
+    """The plan's batch size, else the backend's ``default_batch_size``, else 8."""
+    if requested:
+        return max(1, int(requested))
+    return max(1, int(getattr(backend, "default_batch_size", DEFAULT_BATCH_SIZE)))
+
+
+def is_continuous(backend: Backend) -> bool:
+    """Whether ``backend`` runs the continuous path (decided once it is loaded)."""
+    return bool(getattr(backend, "continuous", False))
 
 
 def package_versions(*names: str) -> dict[str, str]:

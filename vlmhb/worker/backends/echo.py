@@ -3,6 +3,11 @@
 What tests and the harness benchmark use. Its load options make the failure modes a real
 backend has reproducible on purpose: a slow answer, a hang, a crash, a library that prints
 to stdout, memory held by the process.
+
+With ``continuous: true`` it behaves as a continuously batching engine (the worker's
+continuous path, as vLLM's): ``max_num_seqs`` requests run at once, each one takes
+1–3 engine steps of ``step_s`` seconds (so answers finish out of order), and the queue
+behind them is admitted as slots free up.
 """
 
 from __future__ import annotations
@@ -11,19 +16,25 @@ import os
 import sys
 import time
 
-from vlmhb.worker.backends.base import LoadInfo, Result, check_image
+from vlmhb.worker.backends.base import Finished, LoadInfo, Result, check_image
 from vlmhb.worker.protocol import Init, Request, Response
 
 
 class EchoBackend:
     """Answers with the prompt (or a fixed ``answer``), after checking the images exist."""
 
+    default_batch_size = 64
+
     def __init__(self) -> None:
         self.options: dict = {}
         self._ballast: bytearray | None = None
+        self.continuous = False
+        self._running: list[list] = []  # [request, steps left, submitted at]
+        self._waiting: list[list] = []
 
     def load(self, init: Init) -> LoadInfo:
         self.options = dict(init.load)
+        self.continuous = bool(self.options.get("continuous", False))
         if self.options.get("fail_load"):
             raise RuntimeError(str(self.options["fail_load"]))
         if self.options.get("print_stdout"):
@@ -72,6 +83,36 @@ class EchoBackend:
             output_tokens=min(len(words), int(max_tokens or len(words))),
             finish_reason=finish,
         )
+
+    # -- the continuous path ------------------------------------------------------------------
+
+    def capacity(self) -> int:
+        return int(self.options.get("max_num_seqs", 16))
+
+    def submit(self, request: Request) -> Result | None:
+        if self.options.get("refuse_on") and self.options["refuse_on"] in request.id:
+            return f"engine refused {request.id}"
+        self._waiting.append([request, 1 + len(request.id) % 3, time.perf_counter()])
+        return None
+
+    def pending(self) -> int:
+        return len(self._running) + len(self._waiting)
+
+    def poll(self) -> list[Finished]:
+        free = self.capacity() - len(self._running)
+        self._running += self._waiting[:free]
+        del self._waiting[:free]
+        time.sleep(float(self.options.get("step_s", 0)))
+        finished: list[Finished] = []
+        for slot in self._running:
+            slot[1] -= 1
+            if slot[1] == 0:
+                result = self._answer(slot[0])
+                if isinstance(result, Response):
+                    result.latency_s = time.perf_counter() - slot[2]
+                finished.append(Finished(slot[0].id, result))
+        self._running = [slot for slot in self._running if slot[1] > 0]
+        return finished
 
     def close(self) -> None:
         self._ballast = None

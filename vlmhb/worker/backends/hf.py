@@ -87,6 +87,8 @@ class Prepared(NamedTuple):
 class HFBackend:
     """One transformers model answering batches of chat requests."""
 
+    default_batch_size = 8  # static batching: padded batches; larger ones waste compute
+
     def __init__(self) -> None:
         self.torch: Any = None
         self.model: Any = None

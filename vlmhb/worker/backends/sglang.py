@@ -1,4 +1,10 @@
-"""The ``sglang`` backend: SGLang's offline ``Engine``, the whole batch in one ``generate`` call.
+"""The ``sglang`` backend: SGLang's offline ``Engine``, fed request by request (continuous).
+
+Each request becomes one ``Engine.async_generate`` task the moment it arrives
+(``async_engine.AsyncRequests``), so SGLang's scheduler batches continuously and each answer
+leaves the worker when it is done; ``capacity`` is the engine's ``max_running_requests``
+(the load option of that name, else 128). ``continuous: false`` falls back to one
+``generate`` call per batch.
 
 SGLang has no CPU path (hard CUDA requirements), so what can be checked without a GPU lives
 in pure functions: ``engine_kwargs`` (load options → ``Engine(...)``), ``sampling_params``,
@@ -18,12 +24,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from vlmhb.worker.backends.base import LoadInfo, Result, check_image, package_versions
+from vlmhb.worker.backends.async_engine import AsyncRequests
+from vlmhb.worker.backends.base import Finished, LoadInfo, Result, check_image, package_versions
 from vlmhb.worker.backends.chat import Message, build_messages, merged_generation
 from vlmhb.worker.protocol import Init, Request, Response
 
 DEFAULT_MAX_NEW_TOKENS = 512
-_ENGINE_OPTIONS = ("tp_size", "mem_fraction_static", "context_length", "dtype", "trust_remote_code")
+DEFAULT_CAPACITY = 128
+_ENGINE_OPTIONS = (
+    "tp_size",
+    "mem_fraction_static",
+    "context_length",
+    "dtype",
+    "trust_remote_code",
+    "max_running_requests",
+)
 _SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "stop", "repetition_penalty")
 
 Render = Callable[[list[Message]], str]
@@ -89,12 +104,17 @@ def map_output(request_id: str, output: dict[str, Any], latency_s: float = 0.0) 
 
 
 class SGLangBackend:
-    """The offline SGLang engine; one ``generate`` call per batch."""
+    """The offline SGLang engine; requests enter it as they arrive, leave it as they finish."""
+
+    default_batch_size = 64  # only for ``continuous: false``
 
     def __init__(self) -> None:
         self.engine: Any = None
         self.render: Render | None = None
         self.defaults: dict[str, Any] = {}
+        self.continuous = True
+        self.max_running = DEFAULT_CAPACITY
+        self._requests: AsyncRequests | None = None
 
     def load(self, init: Init) -> LoadInfo:
         try:
@@ -117,9 +137,49 @@ class SGLangBackend:
 
         self.render = render
         self.defaults = dict(init.generation)
+        self.continuous = bool(init.load.get("continuous", True))
         self.engine = sglang.Engine(**engine_kwargs(init))
+        self.start_requests(init)
         versions = package_versions("sglang", "torch", "transformers", "flashinfer-python")
         return LoadInfo(device=f"cuda x{int(init.load.get('tp_size', 1))}", versions=versions)
+
+    def start_requests(self, init: Init) -> None:
+        """The event-loop driver and the capacity, once ``engine`` is set."""
+        args = getattr(self.engine, "server_args", None)
+        self.max_running = int(
+            init.load.get("max_running_requests")
+            or getattr(args, "max_running_requests", None)
+            or DEFAULT_CAPACITY
+        )
+        self._requests = AsyncRequests()
+
+    # -- the continuous path ------------------------------------------------------------------
+
+    def capacity(self) -> int:
+        return self.max_running
+
+    def submit(self, request: Request) -> Result | None:
+        assert self._requests is not None and self.render is not None, "load() first"
+        try:
+            for image in request.images:
+                check_image(image)
+        except ValueError as exc:
+            return exc
+        prompts, images, params = build_inputs([request], self.render, self.defaults)
+        call = self.engine.async_generate(
+            prompt=prompts[0],
+            image_data=images[0] if images else None,
+            sampling_params=params[0],
+        )
+        self._requests.submit(request.id, call, map_output)
+        return None
+
+    def pending(self) -> int:
+        return self._requests.pending() if self._requests else 0
+
+    def poll(self) -> list[Finished]:
+        assert self._requests is not None, "load() first"
+        return self._requests.poll()
 
     def generate(self, batch: list[Request]) -> list[Result]:
         assert self.engine is not None and self.render is not None, "load() first"

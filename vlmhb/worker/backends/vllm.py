@@ -1,4 +1,10 @@
-"""The vLLM backend: an offline ``vllm.LLM`` engine; each window of requests is one ``chat`` call.
+"""The vLLM backend: an offline ``vllm.LLM`` engine, fed request by request (continuous batching).
+
+Each request enters the engine the moment it arrives (``LLM.enqueue_chat``: vLLM's own chat
+rendering, then ``LLMEngine.add_request``), and the worker steps the engine
+(``LLMEngine.step``), returning each answer the moment it is finished, so the engine's
+scheduler, not the worker, decides what runs together, up to ``max_num_seqs``. The load
+option ``continuous: false`` falls back to one ``chat`` call per batch (``generate``).
 
 Images are opened here (a bad one fails its own request only) and handed to vLLM as PIL
 images (``image_pil`` chat parts), after the system prompt; the model's chat template renders
@@ -9,7 +15,8 @@ Load options (``init.load``), passed to ``LLM``: ``dtype``, ``max_model_len``,
 ``tensor_parallel_size``, ``enforce_eager``, ``kv_cache_memory_bytes``, ``trust_remote_code``,
 ``seed``, ``max_num_seqs``, ``mm_processor_kwargs`` (e.g. Qwen's ``min_pixels``/``max_pixels``;
 ``min_pixels``/``max_pixels`` at top level go there too), ``device`` (``auto`` | ``cpu`` |
-``cuda``), ``log_tokens`` (write each answer's token ids to stderr, the worker log).
+``cuda``), ``log_tokens`` (write each answer's token ids to stderr, the worker log),
+``continuous`` (default true).
 
 On a host without CUDA (or ``device: cpu``) it runs vLLM's CPU build in-process, as DESIGN.md
 found works: ``VLLM_TARGET_DEVICE=cpu``, ``VLLM_ENABLE_V1_MULTIPROCESSING=0``,
@@ -25,7 +32,7 @@ import sys
 import time
 from typing import Any
 
-from vlmhb.worker.backends.base import LoadInfo, Result, package_versions
+from vlmhb.worker.backends.base import Finished, LoadInfo, Result, package_versions
 from vlmhb.worker.backends.chat import build_messages, merged_generation
 from vlmhb.worker.protocol import Init, Request, Response
 
@@ -147,16 +154,21 @@ def pil_image_part(image: Any) -> dict[str, Any]:
 
 
 class VLLMBackend:
-    """One vLLM engine answering each window of requests as one batch."""
+    """One vLLM engine; requests enter it as they arrive and leave it as they finish."""
+
+    default_batch_size = 64  # only for ``continuous: false``
 
     def __init__(self) -> None:
         self.llm: Any = None
         self.vllm: Any = None
         self.generation: dict[str, Any] = {}
         self.options: dict[str, Any] = {}
+        self.continuous = True
+        self._in_engine: dict[str, tuple[str, float]] = {}  # engine id -> (our id, submitted)
 
     def load(self, init: Init) -> LoadInfo:
         self.options = dict(init.load)
+        self.continuous = bool(self.options.get("continuous", True))
         self.generation = dict(init.generation)
         device = str(self.options.get("device", "auto"))
         on_cpu = device == "cpu" or (device == "auto" and not cuda_available())
@@ -188,10 +200,46 @@ class VLLMBackend:
             elapsed = time.perf_counter() - start
             for index, output in zip(positions, outputs, strict=True):
                 results[index] = to_response(batch[index].id, output, elapsed)
-                if self.options.get("log_tokens"):
-                    ids = list(output.outputs[0].token_ids)
-                    print(f"[vllm] tokens {batch[index].id}: {ids}", file=sys.stderr, flush=True)
+                self._log_tokens(batch[index].id, output)
         return [r if r is not None else "no result" for r in results]
+
+    # -- the continuous path ------------------------------------------------------------------
+
+    def capacity(self) -> int:
+        return int(self.llm.llm_engine.vllm_config.scheduler_config.max_num_seqs)
+
+    def submit(self, request: Request) -> Result | None:
+        try:
+            chat = self.messages(request)
+        except (ValueError, OSError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        params = self.sampling_params(merged_generation(self.generation, request))
+        (engine_id,) = self.llm.enqueue_chat([chat], [params], use_tqdm=False)
+        # Outputs carry the id before vLLM's random uniqueness suffix ("7-1a2b3c4d" -> "7").
+        self._in_engine[engine_id.split("-", 1)[0]] = (request.id, time.perf_counter())
+        return None
+
+    def pending(self) -> int:
+        return len(self._in_engine)
+
+    def poll(self) -> list[Finished]:
+        finished = []
+        for output in self.llm.llm_engine.step():
+            if not output.finished or output.request_id not in self._in_engine:
+                continue
+            request_id, submitted = self._in_engine.pop(output.request_id)
+            finished.append(
+                Finished(
+                    request_id, to_response(request_id, output, time.perf_counter() - submitted)
+                )
+            )
+            self._log_tokens(request_id, output)
+        return finished
+
+    def _log_tokens(self, request_id: str, output: Any) -> None:
+        if self.options.get("log_tokens"):
+            ids = list(output.outputs[0].token_ids)
+            print(f"[vllm] tokens {request_id}: {ids}", file=sys.stderr, flush=True)
 
     def messages(self, request: Request) -> list[dict[str, Any]]:
         """The chat of one request with its images opened (raises on bad input)."""
