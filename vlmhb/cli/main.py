@@ -86,6 +86,12 @@ def main() -> None:
 @isolation_option
 @click.option("--dry-run", is_flag=True, help="Validate and print what would run; touch nothing.")
 @click.option(
+    "--skip-bad-documents",
+    is_flag=True,
+    help="Leave out bad annotation lines and documents with unusable images (counted in "
+    "run.json) instead of refusing the plan.",
+)
+@click.option(
     "--report",
     "report_path",
     type=click.Path(path_type=Path),
@@ -139,6 +145,7 @@ def run(
     runs_dir: Path,
     isolation: str | None,
     dry_run: bool,
+    skip_bad_documents: bool,
     report_path: Path | None,
     gpus: str | None,
     jobs: int,
@@ -155,7 +162,12 @@ def run(
     was missed, 130 interrupted.
     """
     from vlmhb import api
-    from vlmhb.cli.tables import print_dry_run, print_outcome_line, print_summary
+    from vlmhb.cli.tables import (
+        print_dry_run,
+        print_outcome_line,
+        print_preflight_notes,
+        print_summary,
+    )
     from vlmhb.gate import thresholds as gate
     from vlmhb.gate.junit import write_junit
 
@@ -177,7 +189,9 @@ def run(
         executor=executor,
         slurm=slurm,
         on_outcome=print_outcome_line,
+        skip_bad_documents=skip_bad_documents,
     )
+    print_preflight_notes(result)
     if dry_run:
         print_dry_run(result)
         return

@@ -41,6 +41,8 @@ class PreparedRun:
     n_samples: int
     dataset_hash: str
     prompts_hash: str
+    skipped_documents: int = 0  # --skip-bad-documents: bad lines and documents left out
+    same_as: tuple[str, ...] = ()  # other plan rows (file:row) that resolve to this run
 
     @property
     def isolation(self) -> str:
@@ -57,7 +59,8 @@ def _select_documents(run: EvalRun, documents: list[Any]) -> list[Any]:
     return chosen[: run.limit] if run.limit else chosen
 
 
-def _doc_fields(run: EvalRun, document: Any) -> list[str]:
+def doc_fields(run: EvalRun, document: Any) -> list[str]:
+    """The fields of ``document`` this run asks about (its ``fields`` filter applied)."""
     return [name for name in document.fields if not run.fields or name in run.fields]
 
 
@@ -97,7 +100,7 @@ def prepare_run(run: EvalRun, runs_root: Path) -> PreparedRun:
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
     run_id = f"{_slug(run.model)}-{run.backend}-{digest}"
     if run.mode == "field":
-        n_samples = sum(len(_doc_fields(run, d)) for d in documents)
+        n_samples = sum(len(doc_fields(run, d)) for d in documents)
     else:
         n_samples = len(documents)
     return PreparedRun(
@@ -122,7 +125,7 @@ def iter_samples(prepared: PreparedRun) -> Iterator[Sample]:
     for document in prepared.documents:
         problem = "; ".join(document.problems) if document.problems else None
         images = tuple(str(image) for image in document.images)
-        fields = _doc_fields(run, document)
+        fields = doc_fields(run, document)
         targets: list[str | None] = list(fields) if run.mode == "field" else [None]
         for field_name in targets:
             rendered = prepared.prompts.render(document.doc_type, field_name, fields, run.mode)
@@ -144,11 +147,18 @@ def iter_samples(prepared: PreparedRun) -> Iterator[Sample]:
 
 
 def prepare_plan(
-    plan: Path | str, *, runs_dir: Path = Path("runs"), isolation: str | None = None
+    plan: Path | str,
+    *,
+    runs_dir: Path = Path("runs"),
+    isolation: str | None = None,
+    skip_bad_documents: bool = False,
+    dry_run: bool = False,
 ) -> list[PreparedRun]:
     """Validate a plan and resolve every run (datasets, prompts, run ids); touches nothing."""
+    from vlmhb.run.preflight import prepare_checked
+
     runs: list[EvalRun] = load_plan(plan, isolation=isolation)  # type: ignore[arg-type]
-    return [prepare_run(run, runs_dir) for run in runs]
+    return prepare_checked(runs, runs_dir, skip_bad_documents=skip_bad_documents, dry_run=dry_run)
 
 
 def write_references(prepared: PreparedRun) -> Path:
@@ -199,7 +209,15 @@ def new_record(prepared: PreparedRun) -> RunRecord:
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
-        counts={"samples": prepared.n_samples, "documents": len(prepared.documents)},
+        counts={
+            "samples": prepared.n_samples,
+            "documents": len(prepared.documents),
+            **(
+                {"skipped_documents": prepared.skipped_documents}
+                if prepared.skipped_documents
+                else {}
+            ),
+        },
         vlmhb_version=vlmhb.__version__,
     )
 
