@@ -197,6 +197,19 @@ def _check_path(value: str, base: Path, what: str) -> str | None:
 
 def load_plan(path: Path | str, *, isolation: Isolation | None = None) -> list[EvalRun]:
     """Read and validate a plan file; raise ``PlanError`` listing every problem."""
+    runs, problems = read_plan(path, isolation=isolation)
+    if problems:
+        raise PlanError(problems)
+    return runs
+
+
+def read_plan(
+    path: Path | str, *, isolation: Isolation | None = None
+) -> tuple[list[EvalRun], list[Problem]]:
+    """The valid rows of a plan and the problems of the others (``PlanError`` if unreadable).
+
+    The caller checks the valid rows further (their data) and reports everything together.
+    """
     path = Path(path)
     name = str(path)
     if not path.is_file():
@@ -227,9 +240,7 @@ def load_plan(path: Path | str, *, isolation: Isolation | None = None) -> list[E
     runs = list(_parse_rows(name, header, rows, base, v01, isolation, problems))
     if not runs and not problems:
         problems.append(Problem(name, None, None, "the plan has no runs"))
-    if problems:
-        raise PlanError(problems)
-    return runs
+    return runs, problems
 
 
 def _parse_rows(

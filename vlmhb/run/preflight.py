@@ -29,9 +29,13 @@ def prepare_checked(
     *,
     skip_bad_documents: bool = False,
     dry_run: bool = False,
+    problems: Iterable[Problem] = (),
 ) -> list[PreparedRun]:
-    """Prepare every row, or raise ``PlanError`` listing every problem of every row."""
-    problems: list[Problem] = []
+    """Prepare every row, or raise ``PlanError`` listing every problem of every row.
+
+    ``problems``: those already found in the plan's other rows, reported with these.
+    """
+    problems = list(problems)
     prepared: list[PreparedRun] = []
     by_id: dict[str, int] = {}
     for run in runs:

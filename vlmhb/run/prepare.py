@@ -20,7 +20,7 @@ from typing import Any
 
 import vlmhb
 from vlmhb.errors import RunDirError
-from vlmhb.plan.plan_csv import EvalRun, load_plan
+from vlmhb.plan.plan_csv import EvalRun, read_plan
 from vlmhb.run.dispatch import Sample
 from vlmhb.run.folder import REFERENCES, RUN_JSON, RunRecord
 from vlmhb.run.isolation import env_name_for
@@ -157,8 +157,10 @@ def prepare_plan(
     """Validate a plan and resolve every run (datasets, prompts, run ids); touches nothing."""
     from vlmhb.run.preflight import prepare_checked
 
-    runs: list[EvalRun] = load_plan(plan, isolation=isolation)  # type: ignore[arg-type]
-    return prepare_checked(runs, runs_dir, skip_bad_documents=skip_bad_documents, dry_run=dry_run)
+    runs, problems = read_plan(plan, isolation=isolation)  # type: ignore[arg-type]
+    return prepare_checked(
+        runs, runs_dir, skip_bad_documents=skip_bad_documents, dry_run=dry_run, problems=problems
+    )
 
 
 def write_references(prepared: PreparedRun) -> Path:
