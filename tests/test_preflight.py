@@ -1,4 +1,4 @@
-"""Everything checkable is checked before a run starts: every problem of a plan, exit 2, nothing written."""
+"""Everything checkable is checked before a run: all problems of a plan, exit 2, nothing written."""
 
 from __future__ import annotations
 
@@ -124,9 +124,7 @@ def test_skip_bad_documents_is_explicit_counted_and_printed(tmp_path: Path, writ
     assert len(answers) == 6 and all(json.loads(a)["error"] is None for a in answers)
 
 
-def test_ambiguous_sample_ids_are_refused_naming_both_documents(
-    tmp_path: Path, write_plan
-) -> None:
+def test_ambiguous_sample_ids_are_refused_naming_both_documents(tmp_path: Path, write_plan) -> None:
     root = make_dataset(tmp_path / "ds", n_docs=1)
     record = json.loads((root / "annotations.jsonl").read_text())
     lines = [

@@ -14,6 +14,7 @@ from typing import Any
 from vlmhb.errors import VlmhbError
 from vlmhb.run.folder import ANSWERS, METRICS_DIR, OVERALL_CSV
 from vlmhb.run.infer import infer_run
+from vlmhb.run.lock import run_folder_lock
 from vlmhb.run.prepare import PreparedRun
 
 
@@ -60,34 +61,46 @@ def execute_run(
     (an object with ``advance(answer)`` and ``watch(monitor)``, e.g. a line of the
     scheduler's live board) replaces the run's own progress bar.
     """
-    from vlmhb.run.evaluate import evaluate_run
-    from vlmhb.run.progress import Board
-
     outcome = RunOutcome(prepared)
     started = time.monotonic()
-    stages = prepared.run.stages
     try:
-        if "infer" in stages:
-            with Board(False if tracker else progress) as board:
-                shown = tracker or board.track(prepared, gpus)
-                record = infer_run(
-                    prepared,
-                    gpus=gpus,
-                    on_answer=shown.advance if shown else None,
-                    on_monitor=shown.watch if shown else None,
-                )
-            outcome.counts = dict(record.counts)
-        if "eval" in stages:
-            if not (prepared.run_dir / ANSWERS).exists():
-                raise VlmhbError(f"{prepared.run_dir}: no answers to evaluate; run infer first")
-            evaluate_run(
-                prepared.run_dir,
-                metrics=list(prepared.run.metrics) or None,
-                isolation=prepared.isolation,
-            )
-            outcome.overall = read_overall(prepared.run_dir)
+        with run_folder_lock(prepared.run_dir):
+            _run_stages(prepared, gpus, progress, tracker, outcome)
         outcome.status = "done"
     except VlmhbError as exc:
         outcome.status, outcome.error = "failed", str(exc)
     outcome.wall_s = time.monotonic() - started
     return outcome
+
+
+def _run_stages(
+    prepared: PreparedRun,
+    gpus: str | None,
+    progress: bool | None,
+    tracker: Any,
+    outcome: RunOutcome,
+) -> None:
+    """Infer and score one run, as its stages say (the caller holds the writer lock)."""
+    from vlmhb.run.evaluate import evaluate_run
+    from vlmhb.run.progress import Board
+
+    stages = prepared.run.stages
+    if "infer" in stages:
+        with Board(False if tracker else progress) as board:
+            shown = tracker or board.track(prepared, gpus)
+            record = infer_run(
+                prepared,
+                gpus=gpus,
+                on_answer=shown.advance if shown else None,
+                on_monitor=shown.watch if shown else None,
+            )
+        outcome.counts = dict(record.counts)
+    if "eval" in stages:
+        if not (prepared.run_dir / ANSWERS).exists():
+            raise VlmhbError(f"{prepared.run_dir}: no answers to evaluate; run infer first")
+        evaluate_run(
+            prepared.run_dir,
+            metrics=list(prepared.run.metrics) or None,
+            isolation=prepared.isolation,
+        )
+        outcome.overall = read_overall(prepared.run_dir)

@@ -16,6 +16,7 @@ from vlmhb.worker import protocol
 from vlmhb.worker.backends import load_backend
 from vlmhb.worker.backends.base import Backend
 from vlmhb.worker.lines import LineReader
+from vlmhb.worker.watchdog import start_watchdog
 
 
 def claim_stdout() -> IO[str]:
@@ -124,6 +125,7 @@ def serve(reader: LineReader, channel: Channel) -> int:
 
 def main() -> int:
     """Run the worker on this process's stdin/stdout."""
+    start_watchdog()  # never outlive the orchestrator, nor let what we start outlive us
     channel = Channel(claim_stdout())
     try:
         return serve(LineReader(sys.stdin.fileno()), channel)

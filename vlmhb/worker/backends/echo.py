@@ -2,12 +2,13 @@
 
 What tests and the harness benchmark use. Its load options make the failure modes a real
 backend has reproducible on purpose: a slow answer, a hang, a crash, a library that prints
-to stdout, memory held by the process.
+to stdout, memory held by the process, a helper process it started.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 
@@ -21,6 +22,7 @@ class EchoBackend:
     def __init__(self) -> None:
         self.options: dict = {}
         self._ballast: bytearray | None = None
+        self._child: subprocess.Popen[bytes] | None = None
 
     def load(self, init: Init) -> LoadInfo:
         self.options = dict(init.load)
@@ -29,6 +31,8 @@ class EchoBackend:
         if self.options.get("print_stdout"):
             print("a chatty library writes to stdout at load time")
             os.write(1, b"and straight to fd 1 as well\n")
+        if self.options.get("spawn_child_s"):  # a helper process, as engines start them
+            self._child = subprocess.Popen(["sleep", str(float(self.options["spawn_child_s"]))])
         megabytes = int(self.options.get("allocate_mb", 0))
         if megabytes:
             self._ballast = bytearray(os.urandom(1024)) * (megabytes * 1024)
@@ -75,3 +79,6 @@ class EchoBackend:
 
     def close(self) -> None:
         self._ballast = None
+        if self._child is not None:
+            self._child.kill()
+            self._child.wait()
