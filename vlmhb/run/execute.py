@@ -16,6 +16,7 @@ from vlmhb.run.folder import ANSWERS, METRICS_DIR, OVERALL_CSV
 from vlmhb.run.infer import infer_run
 from vlmhb.run.lock import run_folder_lock
 from vlmhb.run.prepare import PreparedRun
+from vlmhb.run.secrets import mask, secret_values
 
 
 @dataclass
@@ -68,7 +69,7 @@ def execute_run(
             _run_stages(prepared, gpus, progress, tracker, outcome)
         outcome.status = "done"
     except VlmhbError as exc:
-        outcome.status, outcome.error = "failed", str(exc)
+        outcome.status, outcome.error = "failed", mask(str(exc), secret_values(prepared.run.load))
     outcome.wall_s = time.monotonic() - started
     return outcome
 
