@@ -34,6 +34,8 @@ def check_image(path: Path, label: str) -> str | None:
     try:
         with Image.open(path) as image:
             image.size  # noqa: B018 - the header has been parsed
+    except Image.DecompressionBombError as exc:  # a per-document problem, not a traceback
+        return f"image {label!r} is too large to decode safely: {exc}"
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         return f"image {label!r} is unreadable: {exc.__class__.__name__}"
     return None
