@@ -2,7 +2,8 @@
 
 Each command parses its options, calls one library function and maps errors to exit codes:
 0 all good, 1 some runs failed, 2 bad input or a vlmhb error (one line, no traceback),
-3 a gate missed (``--fail-under``, ``compare --fail-on-regression``), 130 interrupted.
+3 a gate missed (``--fail-under``, ``compare --fail-on-regression``), 130 / 143 / 129
+interrupted by Ctrl-C / SIGTERM / SIGHUP.
 Sub-groups (``env``, ``data``, ``models``) live beside it in ``vlmhb.cli`` and are imported only
 when named, so ``vlmhb --help`` stays fast.
 """
@@ -158,8 +159,9 @@ def run(
 ) -> None:
     """Run every evaluation run of PLAN (a native or VLMHyperBench v0.1 CSV).
 
-    Exit codes: 0 all good, 1 some runs failed, 2 bad input, 3 a --fail-under threshold
-    was missed, 130 interrupted.
+    Exit codes: 0 all good, 1 some runs failed, 2 bad input (every problem listed, nothing
+    written), 3 a --fail-under threshold was missed, 130/143/129 interrupted (Ctrl-C, SIGTERM,
+    SIGHUP; answers kept).
     """
     from vlmhb import api
     from vlmhb.cli.tables import (

@@ -67,7 +67,7 @@ def prepare_checked(
         by_id[item.run_id] = len(prepared)
         prepared.append(item)
     if problems:
-        raise PlanError(problems)
+        raise PlanError(list(dict.fromkeys(problems)))  # rows sharing a dataset: listed once
     return prepared
 
 
