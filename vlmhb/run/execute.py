@@ -6,6 +6,7 @@ a Slurm job): it lives below them, so no executor imports the public API.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,46 +63,38 @@ def execute_run(
     (an object with ``advance(answer)`` and ``watch(monitor)``, e.g. a line of the
     scheduler's live board) replaces the run's own progress bar.
     """
-    outcome = RunOutcome(prepared)
-    started = time.monotonic()
-    try:
-        with run_folder_lock(prepared.run_dir):
-            _run_stages(prepared, gpus, progress, tracker, outcome)
-        outcome.status = "done"
-    except VlmhbError as exc:
-        outcome.status, outcome.error = "failed", mask(str(exc), secret_values(prepared.run.load))
-    outcome.wall_s = time.monotonic() - started
-    return outcome
-
-
-def _run_stages(
-    prepared: PreparedRun,
-    gpus: str | None,
-    progress: bool | None,
-    tracker: Any,
-    outcome: RunOutcome,
-) -> None:
-    """Infer and score one run, as its stages say (the caller holds the writer lock)."""
     from vlmhb.run.evaluate import evaluate_run
     from vlmhb.run.progress import Board
 
+    outcome = RunOutcome(prepared)
+    started = time.monotonic()
     stages = prepared.run.stages
-    if "infer" in stages:
-        with Board(False if tracker else progress) as board:
-            shown = tracker or board.track(prepared, gpus)
-            record = infer_run(
-                prepared,
-                gpus=gpus,
-                on_answer=shown.advance if shown else None,
-                on_monitor=shown.watch if shown else None,
+    held = contextlib.ExitStack()
+    try:
+        held.enter_context(run_folder_lock(prepared.run_dir))  # one writer per run folder
+        if "infer" in stages:
+            with Board(False if tracker else progress) as board:
+                shown = tracker or board.track(prepared, gpus)
+                record = infer_run(
+                    prepared,
+                    gpus=gpus,
+                    on_answer=shown.advance if shown else None,
+                    on_monitor=shown.watch if shown else None,
+                )
+            outcome.counts = dict(record.counts)
+        if "eval" in stages:
+            if not (prepared.run_dir / ANSWERS).exists():
+                raise VlmhbError(f"{prepared.run_dir}: no answers to evaluate; run infer first")
+            evaluate_run(
+                prepared.run_dir,
+                metrics=list(prepared.run.metrics) or None,
+                isolation=prepared.isolation,
             )
-        outcome.counts = dict(record.counts)
-    if "eval" in stages:
-        if not (prepared.run_dir / ANSWERS).exists():
-            raise VlmhbError(f"{prepared.run_dir}: no answers to evaluate; run infer first")
-        evaluate_run(
-            prepared.run_dir,
-            metrics=list(prepared.run.metrics) or None,
-            isolation=prepared.isolation,
-        )
-        outcome.overall = read_overall(prepared.run_dir)
+            outcome.overall = read_overall(prepared.run_dir)
+        outcome.status = "done"
+    except VlmhbError as exc:
+        outcome.status, outcome.error = "failed", mask(str(exc), secret_values(prepared.run.load))
+    finally:
+        held.close()
+    outcome.wall_s = time.monotonic() - started
+    return outcome
