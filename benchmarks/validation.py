@@ -4,7 +4,8 @@ Run from the checkout: ``.venv/bin/python benchmarks/validation.py [--docs 10000
 A native dataset is written to a temporary folder (one small real PNG per document, three
 fields each), then ``vlmhb run PLAN --dry-run`` runs in a fresh process, twice: the first run
 reads every image from the page cache as it was just written, like any later run. Printed:
-wall time and the peak RSS of that process (``resource.getrusage`` of the child). Everything
+wall time, CPU time and the peak RSS of that process (``resource.getrusage`` of the child),
+and the machine's load average (on a shared machine the wall time follows it). Everything
 ``run`` checks before inference happens here: the plan, every annotation line (pydantic),
 every image header (Pillow), the content hash of the annotations and images (the run id),
 sample-id collisions, filters, and the row's model, metrics, env and options.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -44,9 +46,10 @@ def write_dataset(root: Path, n_docs: int, n_fields: int) -> None:
             handle.write(json.dumps({**record, "fields": fields}, ensure_ascii=False) + "\n")
 
 
-def dry_run(plan: Path, runs: Path) -> tuple[float, float, str]:
-    """Seconds and peak RSS (MB) of one ``vlmhb run --dry-run`` process, and its stdout tail."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def dry_run(plan: Path, runs: Path) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds and peak RSS (MB) of one ``vlmhb run --dry-run`` process,
+    and its stdout's last table row. CPU time is what the process cost whatever the load."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "vlmhb.cli", "run", str(plan), "--runs-dir", str(runs), "--dry-run"],
@@ -58,9 +61,10 @@ def dry_run(plan: Path, runs: Path) -> tuple[float, float, str]:
     wall = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"dry run failed ({result.returncode}): {result.stderr[-2000:]}")
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the largest child so far: runs only grow it, never shrink it
-    return wall, max(peak_kb, before) / 1024, result.stdout.strip().splitlines()[-2]
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    # ru_maxrss of children is the largest child so far (the runs are alike, so it is theirs)
+    return wall, cpu, after.ru_maxrss / 1024, result.stdout.strip().splitlines()[-2]
 
 
 def main() -> None:
@@ -76,8 +80,12 @@ def main() -> None:
         plan = root / "plan.csv"
         plan.write_text("dataset,backend,model,metrics\nds,echo,m,cer\n", encoding="utf-8")
         for attempt in (1, 2):
-            wall, rss_mb, line = dry_run(plan, root / "runs")
-            print(f"dry run {attempt}: {wall:.2f} s, peak RSS {rss_mb:.0f} MB  [{line.strip()}]")
+            wall, cpu, rss_mb, line = dry_run(plan, root / "runs")
+            print(
+                f"dry run {attempt}: {wall:.2f} s wall, {cpu:.2f} s CPU, peak RSS {rss_mb:.0f} MB"
+                f"  [{line.strip()}]"
+            )
+        print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         assert not (root / "runs").exists(), "a dry run wrote a run folder"
     print("targets: <= 5 s, <= 300 MB")
 

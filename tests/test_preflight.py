@@ -63,11 +63,13 @@ def test_the_cli_exits_2_lists_everything_and_writes_nothing(tmp_path: Path, wri
     make_dataset(tmp_path / "ds", n_docs=2)
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "annotations.jsonl").write_text("")
+    (tmp_path / "prompts.json").write_text('{"system": "x", "doc_types": ')  # cut short
     plan = write_plan(
         [
             {"dataset": "ds", "backend": "tesseract", "model": "qwen25-vl-7b"},
             {"dataset": "empty", "backend": "echo", "model": "m"},
             {"dataset": "ds", "backend": "echo", "model": "m", "metrics": "nope"},
+            {"dataset": "ds", "backend": "echo", "model": "m", "prompts": "prompts.json"},
         ]
     )
     runs = tmp_path / "runs"
@@ -76,6 +78,7 @@ def test_the_cli_exits_2_lists_everything_and_writes_nothing(tmp_path: Path, wri
     assert f"{plan}:2:model" in result.stderr
     assert f"{plan}:3:dataset" in result.stderr and "has no documents" in result.stderr
     assert f"{plan}:4:metrics" in result.stderr
+    assert f"{tmp_path / 'prompts.json'}" in result.stderr  # the prompt collection, located
     assert "Traceback" not in result.stderr
     assert not runs.exists()
 
