@@ -112,19 +112,24 @@ def test_bad_annotation_lines_refuse_the_run_like_data_check(tmp_path: Path, wri
 def test_skip_bad_documents_is_explicit_counted_and_printed(tmp_path: Path, write_plan) -> None:
     root = _bad_annotations(tmp_path / "ds")
     (root / "images" / "doc0002.png").unlink()  # an unusable document besides the bad lines
+    lines = (root / "annotations.jsonl").read_text().splitlines()
+    record = json.loads(lines[2])  # doc0001: a field without a value, the other two fine
+    record["fields"]["name"] = None
+    lines[2] = json.dumps(record)
+    (root / "annotations.jsonl").write_text("\n".join(lines) + "\n")
     plan = write_plan([{"dataset": "ds", "backend": "echo", "model": "m"}])
     runs = tmp_path / "runs"
     result = _cli(
         "run", str(plan), "--runs-dir", str(runs), "--isolation", "local", "--skip-bad-documents"
     )
     assert result.returncode == 0, result.stderr
-    assert "skipped 4 bad document(s)" in result.stderr
+    assert "skipped 5 bad document(s)" in result.stderr
     (record_path,) = runs.glob("*/run.json")
     record = json.loads(record_path.read_text())
-    assert record["counts"]["skipped_documents"] == 4
-    assert record["counts"]["documents"] == 2
+    assert record["counts"]["skipped_documents"] == 5
+    assert record["counts"]["documents"] == 1
     answers = (record_path.parent / "answers.jsonl").read_text().splitlines()
-    assert len(answers) == 6 and all(json.loads(a)["error"] is None for a in answers)
+    assert len(answers) == 3 and all(json.loads(a)["error"] is None for a in answers)
 
 
 def test_ambiguous_sample_ids_are_refused_naming_both_documents(tmp_path: Path, write_plan) -> None:

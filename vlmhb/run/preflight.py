@@ -124,8 +124,11 @@ def sample_id_collisions(item: PreparedRun) -> list[Problem]:
 
 
 def _without_bad_documents(item: PreparedRun) -> PreparedRun:
-    kept = tuple(d for d in item.documents if not d.problems)
-    skipped = len(item.documents) - len(kept) + len(item.dataset.problems)
+    """Leave out unreadable lines and documents with any problem; count both, once each."""
+    bad_rows = {p.row for p in item.dataset.problems if p.row is not None}
+    kept = tuple(d for d in item.documents if not d.problems and d.line not in bad_rows)
+    unread = bad_rows - {d.line for d in item.dataset.documents}  # lines that made no document
+    skipped = len(item.documents) - len(kept) + len(unread)
     if item.run.mode == "field":
         n_samples = sum(len(doc_fields(item.run, d)) for d in kept)
     else:
