@@ -200,3 +200,27 @@ def test_dry_run_on_the_demo_writes_nothing_anywhere(tmp_path: Path, write_plan)
     assert result.returncode == 0, result.stderr
     assert "demo not generated yet" in result.stdout
     assert not home.exists() and not runs.exists()
+
+
+@pytest.mark.parametrize(
+    ("backend", "load", "generation"),
+    [
+        (
+            "vllm",
+            {"device": "cpu", "dtype": "float32", "max_model_len": 256, "seed": 0,
+             "kv_cache_memory_bytes": 33554432, "limit_mm_per_prompt": {"image": 1}},
+            {"temperature": 0.2, "top_p": 0.9, "stop": ["\n"]},
+        ),
+        ("hf", {"device": "cuda:1", "dtype": "bfloat16", "threads": 2}, {"max_new_tokens": 32}),
+        ("sglang", {"tp_size": 2, "engine_args": {"x": 1}}, {"min_p": 0.1}),
+        ("openai", {"base_url": "http://h/v1", "api_key_env": "KEY", "pass_env": ["A"]}, {}),
+        ("tesseract", {"lang": "rus", "psm": 4, "tesseract_cmd": "/usr/bin/tesseract"}, {}),
+        ("echo", {"answer": "x", "delay_s": 0.1}, {"seed": 1}),
+    ],
+)  # fmt: skip
+def test_backend_options_accept_what_the_backends_take(
+    backend: str, load: dict, generation: dict
+) -> None:
+    from vlmhb.plan.backend_options import option_problems
+
+    assert option_problems(backend, load, generation) == []

@@ -10,7 +10,7 @@ row is checked against them when the plan is read, so ``{"max_new_tokens": "abc"
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -68,7 +68,7 @@ class _PixelLimits(CommonLoad):
     max_pixels: int | None = Field(default=None, ge=1)
     trust_remote_code: bool = False
     dtype: str | None = None
-    device: Literal["auto", "cpu", "cuda"] | None = None
+    device: str | None = Field(default=None, pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
     log_tokens: bool = False
 
 
