@@ -55,6 +55,7 @@ def run_plan(
     jobs: int = 1,
     executor: str = "local",
     slurm: SlurmOptions | None = None,
+    skip_bad_documents: bool = False,
 ) -> PlanOutcome:
     """Validate the whole plan, run it, write the report at the end.
 
@@ -63,8 +64,18 @@ def run_plan(
     as it asks for in ``CUDA_VISIBLE_DEVICES``; ``jobs`` CPU-only runs go side by side.
     With no GPU and ``jobs=1`` the runs go row after row. ``executor="slurm"``: a Slurm job
     array through submitit (``slurm``: ``vlmhb.executors.slurm.SlurmOptions``).
+    Every problem of the plan and its data is raised (``PlanError``) before anything is
+    written; ``skip_bad_documents`` leaves bad annotation lines and documents out instead.
     """
-    prepared = prepare_plan(plan, runs_dir=runs_dir, isolation=isolation)
+    if skip_bad_documents and executor == "slurm":
+        raise VlmhbError("--skip-bad-documents works with the local executor only")
+    prepared = prepare_plan(
+        plan,
+        runs_dir=runs_dir,
+        isolation=isolation,
+        skip_bad_documents=skip_bad_documents,
+        dry_run=dry_run,
+    )
     if dry_run:
         return PlanOutcome([RunOutcome(p, status="dry-run") for p in prepared])
     if executor == "slurm":

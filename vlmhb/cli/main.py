@@ -2,7 +2,8 @@
 
 Each command parses its options, calls one library function and maps errors to exit codes:
 0 all good, 1 some runs failed, 2 bad input or a vlmhb error (one line, no traceback),
-3 a gate missed (``--fail-under``, ``compare --fail-on-regression``), 130 interrupted.
+3 a gate missed (``--fail-under``, ``compare --fail-on-regression``), 130 / 143 / 129
+interrupted by Ctrl-C / SIGTERM / SIGHUP.
 Sub-groups (``env``, ``data``, ``models``) live beside it in ``vlmhb.cli`` and are imported only
 when named, so ``vlmhb --help`` stays fast.
 """
@@ -86,6 +87,12 @@ def main() -> None:
 @isolation_option
 @click.option("--dry-run", is_flag=True, help="Validate and print what would run; touch nothing.")
 @click.option(
+    "--skip-bad-documents",
+    is_flag=True,
+    help="Leave out bad annotation lines and documents with unusable images (counted in "
+    "run.json) instead of refusing the plan.",
+)
+@click.option(
     "--report",
     "report_path",
     type=click.Path(path_type=Path),
@@ -139,6 +146,7 @@ def run(
     runs_dir: Path,
     isolation: str | None,
     dry_run: bool,
+    skip_bad_documents: bool,
     report_path: Path | None,
     gpus: str | None,
     jobs: int,
@@ -151,11 +159,17 @@ def run(
 ) -> None:
     """Run every evaluation run of PLAN (a native or VLMHyperBench v0.1 CSV).
 
-    Exit codes: 0 all good, 1 some runs failed, 2 bad input, 3 a --fail-under threshold
-    was missed, 130 interrupted.
+    Exit codes: 0 all good, 1 some runs failed, 2 bad input (every problem listed, nothing
+    written), 3 a --fail-under threshold was missed, 130/143/129 interrupted (Ctrl-C, SIGTERM,
+    SIGHUP; answers kept).
     """
     from vlmhb import api
-    from vlmhb.cli.tables import print_dry_run, print_outcome_line, print_summary
+    from vlmhb.cli.tables import (
+        print_dry_run,
+        print_outcome_line,
+        print_preflight_notes,
+        print_summary,
+    )
     from vlmhb.gate import thresholds as gate
     from vlmhb.gate.junit import write_junit
 
@@ -177,7 +191,9 @@ def run(
         executor=executor,
         slurm=slurm,
         on_outcome=print_outcome_line,
+        skip_bad_documents=skip_bad_documents,
     )
+    print_preflight_notes(result)
     if dry_run:
         print_dry_run(result)
         return

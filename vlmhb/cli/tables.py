@@ -66,6 +66,22 @@ def print_dry_run(result: PlanOutcome) -> None:
     _print(table)
 
 
+def print_preflight_notes(result: PlanOutcome) -> None:
+    """To stderr: documents a run left out (``--skip-bad-documents``), rows run as one."""
+    import click
+
+    for outcome in result.runs:
+        p = outcome.prepared
+        if p.skipped_documents:
+            click.echo(
+                f"skipped {p.skipped_documents} bad document(s) of {p.dataset.root} "
+                f"[{p.run.source}] (--skip-bad-documents)",
+                err=True,
+            )
+        for source in p.same_as:
+            click.echo(f"{source}: same run as {p.run.source} ({p.run_id}); run once", err=True)
+
+
 def print_outcome_line(outcome: RunOutcome) -> None:
     """One line to stderr when a run ends (useful in logs without a TTY)."""
     import click

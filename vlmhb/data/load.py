@@ -49,6 +49,9 @@ def _reader(folder: Path) -> Callable[[Path], Dataset]:
 
 def load_dataset(spec: str, base: Path | None = None) -> Dataset:
     """Read the dataset ``spec`` names; per-document problems stay on the documents."""
+    from vlmhb.data.images import forget_folders
+
+    forget_folders()
     folder = resolve_spec(spec, base)
     return _reader(folder)(folder)
 

@@ -59,8 +59,25 @@ def ensure_env(name: str, *, root: Path | None = None, home: Path | None = None)
     final = store.env_path(home, name, digest)
     stamp = _usable(final, digest, recipe)
     if stamp is not None:
+        refuse_if_changed(name, final)
         return _reused(name, final, stamp)
     return _build_locked(recipe, lockfile, digest, home, final)
+
+
+def refuse_if_changed(name: str, path: Path) -> None:
+    """Refuse a built env whose installed files no longer match their RECORD (sizes, presence)."""
+    from vlmhb.envs.verify import verify_env
+
+    changed = verify_env(path, full=False)
+    if changed:
+        shown = "; ".join(str(m) for m in changed[:3])
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        raise EnvError(
+            name,
+            f"refused: {len(changed)} installed file(s) changed since the build: {shown}{more}. "
+            f"Rebuild it: vlmhb env rm {path.name} && vlmhb env build {name} (envs hard-link "
+            "uv's cache: after an edit in place, `uv cache clean <package>` as well)",
+        )
 
 
 def _usable(final: Path, digest: str, recipe: Recipe) -> store.Stamp | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from vlmhb.envs import store
 from vlmhb.envs.recipe import default_root, load_recipe, lock_hash, lockfile_path, read_lockfile
 from vlmhb.envs.uvtool import run_uv
+from vlmhb.envs.verify import verify_env
 from vlmhb.errors import EnvError
 
 
@@ -22,7 +23,8 @@ class DriftReport:
 
 
 def check_env(name: str, *, root: Path | None = None, home: Path | None = None) -> DriftReport:
-    """Compare the built env of ``name``'s current lockfile with the lockfile (no network)."""
+    """Compare the built env of ``name``'s current lockfile with the lockfile (no network),
+    and every installed file with the sha256 its ``RECORD`` holds."""
     recipe = load_recipe(name, root)
     lockfile, digest = read_lockfile(recipe)
     home = store.resolve_home(home)
@@ -36,7 +38,10 @@ def check_env(name: str, *, root: Path | None = None, home: Path | None = None) 
         env_name=name,
     )  # fmt: skip
     lines = [ln for ln in result.stderr.splitlines() if not ln.startswith("Using Python")]
-    return DriftReport(name=name, path=path, ok=result.returncode == 0, details="\n".join(lines))
+    changed = verify_env(path, full=True)  # every installed file against its RECORD hash
+    lines += [f"changed since the build: {mismatch}" for mismatch in changed]
+    ok = result.returncode == 0 and not changed
+    return DriftReport(name=name, path=path, ok=ok, details="\n".join(lines))
 
 
 def list_envs(home: Path | None = None, *, sizes: bool = True) -> list[store.EnvInfo]:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from vlmhb.errors import PlanError, Problem
 from vlmhb.plan.catalogue import backend_name
+from vlmhb.plan.validate import row_problems
 
 Backend = Literal["hf", "vllm", "sglang", "openai", "tesseract", "echo"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
@@ -104,7 +105,13 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]], str]:
     text = raw.decode("utf-8-sig")
     first_line = text.splitlines()[0] if text else ""
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        rows = list(reader)
+    except csv.Error as exc:  # a cell over csv.field_size_limit() (128 KB), a stray NUL
+        raise PlanError(
+            [Problem(str(path), reader.line_num, None, f"unreadable CSV: {exc}")]
+        ) from exc
     if not rows:
         return [], [], delimiter
     return [h.strip() for h in rows[0]], rows[1:], delimiter
@@ -190,6 +197,19 @@ def _check_path(value: str, base: Path, what: str) -> str | None:
 
 def load_plan(path: Path | str, *, isolation: Isolation | None = None) -> list[EvalRun]:
     """Read and validate a plan file; raise ``PlanError`` listing every problem."""
+    runs, problems = read_plan(path, isolation=isolation)
+    if problems:
+        raise PlanError(problems)
+    return runs
+
+
+def read_plan(
+    path: Path | str, *, isolation: Isolation | None = None
+) -> tuple[list[EvalRun], list[Problem]]:
+    """The valid rows of a plan and the problems of the others (``PlanError`` if unreadable).
+
+    The caller checks the valid rows further (their data) and reports everything together.
+    """
     path = Path(path)
     name = str(path)
     if not path.is_file():
@@ -207,6 +227,9 @@ def load_plan(path: Path | str, *, isolation: Isolation | None = None) -> list[E
     for column in required:
         if column not in header:
             problems.append(Problem(name, 1, column, "required column is missing"))
+    for number, column in enumerate(header):
+        if column and column in header[:number]:
+            problems.append(Problem(name, 1, column, "duplicated column"))
     if not v01:
         for column in header:
             if column and column not in known:
@@ -217,9 +240,7 @@ def load_plan(path: Path | str, *, isolation: Isolation | None = None) -> list[E
     runs = list(_parse_rows(name, header, rows, base, v01, isolation, problems))
     if not runs and not problems:
         problems.append(Problem(name, None, None, "the plan has no runs"))
-    if problems:
-        raise PlanError(problems)
-    return runs
+    return runs, problems
 
 
 def _parse_rows(
@@ -257,6 +278,11 @@ def _parse_rows(
         if cell_errors:
             continue
         row_ok = True
+        for column, text in row_problems(run):  # model x backend, metrics, env, options
+            problems.append(
+                Problem(name, index, _v01_source_column(column) if v01 else column, text)
+            )
+            row_ok = False
         for column, what in (("dataset", "dataset"), ("prompts", "prompt collection")):
             value = getattr(run, column)
             reason = _check_path(value, base, what) if value else None
@@ -269,4 +295,4 @@ def _parse_rows(
 
 
 def _v01_source_column(column: str) -> str:
-    return {"prompts": "prompt_collection"}.get(column, column)
+    return {"prompts": "prompt_collection", "model": "model_name"}.get(column, column)

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from vlmhb.report.run_data import RunData, read_references, read_samples
-from vlmhb.report.thumbs import ThumbnailStore
+from vlmhb.report.thumbs import ThumbnailStore, contained_image
 
 MAX_CELLS = 400_000
 
@@ -186,9 +186,11 @@ def _attach_images(runs: Sequence[RunData], docs: dict[str, dict[str, Any]]) -> 
             doc = docs[doc_id]
             doc.setdefault("type", _text(ref.get("doc_type")))
             doc.setdefault("tags", list(ref.get("tags") or []))
+            first = contained_image(str(images[0]), run.record.get("dataset")) if images else None
+            if first is not None:
+                doc["img"] = store.add(first)
+                doc["src"] = _file_uri(str(first))
             if images:
-                doc["img"] = store.add(images[0])
-                doc["src"] = _file_uri(images[0])
                 doc["pages"] = len(images)
     return store
 

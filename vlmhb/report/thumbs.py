@@ -21,9 +21,22 @@ def thumbnail_data_url(path: Path, size: int = THUMB_PX) -> str | None:
             img.thumbnail((size, size))
             buf = io.BytesIO()
             img.save(buf, "JPEG", quality=JPEG_QUALITY, optimize=True)
-    except (OSError, UnidentifiedImageError, ValueError):
-        return None
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None  # an oversized image is shown as missing; the report goes on
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def contained_image(path: str, dataset_root: str | None) -> Path | None:
+    """``path`` with symlinks resolved, if it lies inside the run's dataset folder, else None.
+
+    The report opens only what the run itself could use: an image that escapes the dataset
+    (``..``, an absolute path, a symlink pointing out) was an error at inference and is
+    never read or linked here either.
+    """
+    if not path or not dataset_root:
+        return None
+    resolved = Path(path).resolve()
+    return resolved if resolved.is_relative_to(Path(dataset_root).resolve()) else None
 
 
 class ThumbnailStore:

@@ -6,6 +6,7 @@ a Slurm job): it lives below them, so no executor imports the public API.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,9 @@ from typing import Any, Protocol
 from vlmhb.errors import VlmhbError
 from vlmhb.run.folder import ANSWERS, METRICS_DIR, OVERALL_CSV
 from vlmhb.run.infer import infer_run
+from vlmhb.run.lock import run_folder_lock
 from vlmhb.run.prepare import PreparedRun
+from vlmhb.run.secrets import mask, secret_values
 
 
 class RunTracker(Protocol):
@@ -76,7 +79,9 @@ def execute_run(
     outcome = RunOutcome(prepared)
     started = time.monotonic()
     stages = prepared.run.stages
+    held = contextlib.ExitStack()
     try:
+        held.enter_context(run_folder_lock(prepared.run_dir))  # one writer per run folder
         if "infer" in stages:
             with Board(False if tracker else progress) as board:
                 shown = tracker or board.track(prepared, gpus)
@@ -98,7 +103,9 @@ def execute_run(
             outcome.overall = read_overall(prepared.run_dir)
         outcome.status = "done"
     except VlmhbError as exc:
-        outcome.status, outcome.error = "failed", str(exc)
+        outcome.status, outcome.error = "failed", mask(str(exc), secret_values(prepared.run.load))
+    finally:
+        held.close()
     outcome.wall_s = time.monotonic() - started
     return outcome
 

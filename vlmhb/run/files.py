@@ -13,6 +13,8 @@ REFERENCES = "references.jsonl"
 WORKER_LOG = "worker.log"
 RESOURCES = "resources.parquet"
 METRICS_DIR = "metrics"
+WRITER_LOCK = ".writer.lock"  # held by the one process writing the folder (vlmhb.run.lock)
+WRITER_OWNER = ".writer.json"  # who holds it: pid, host, since
 METRICS_JSON = "metrics.json"
 # The metric tables inside METRICS_DIR, each written as ``<name>.parquet`` and ``<name>.csv``.
 BY_SAMPLE = "by_sample"

@@ -19,7 +19,6 @@ from vlmhb.run.folder import (
     RESOURCES,
     RUN_JSON,
     WORKER_LOG,
-    AnswerLog,
     RunRecord,
     iter_jsonl,
     read_record,
@@ -29,6 +28,7 @@ from vlmhb.run.folder import (
 from vlmhb.run.isolation import ChildPython, child_python
 from vlmhb.run.local_weights import ensure_local_weights
 from vlmhb.run.prepare import PreparedRun, iter_samples, new_record, write_references
+from vlmhb.run.secrets import MaskedAnswerLog, mask, passed_variables, secret_values
 from vlmhb.run.timings import run_timings
 from vlmhb.run.worker_process import WorkerCommand, WorkerProcess
 from vlmhb.worker import protocol
@@ -39,7 +39,7 @@ def worker_command(prepared: PreparedRun, python: ChildPython, gpus: str | None)
     extra = {"OMP_THREAD_LIMIT": "1"} if prepared.run.backend == "tesseract" else {}
     if gpus is not None:
         extra["CUDA_VISIBLE_DEVICES"] = gpus
-    passed = tuple(prepared.run.load.get("pass_env", ()))
+    passed = passed_variables(prepared.run.load)  # api_key_env works without pass_env
     return WorkerCommand(
         argv=[str(python.python), "-m", "vlmhb.worker"],
         env=python.environment(extra, passed=passed),
@@ -85,7 +85,8 @@ def infer_run(
     record.status = "running"
     record.started_at = previous.started_at if previous else time.time()
     write_record(run_dir, record)
-    log = AnswerLog(run_dir / ANSWERS)
+    secrets = secret_values(prepared.run.load)
+    log = MaskedAnswerLog(run_dir / ANSWERS, secrets)  # a key never reaches the disk
     monitor: Any = None  # one sampler for the whole run; it follows a restarted worker
 
     def watch(worker: WorkerProcess) -> None:
@@ -116,7 +117,7 @@ def infer_run(
         raise
     except Exception as exc:
         record.status = "failed"
-        record.error = str(exc)
+        record.error = mask(str(exc), secrets)
         raise
     finally:
         log.close()

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import vlmhb
 from vlmhb.errors import RunDirError
 from vlmhb.plan.catalogue import env_name_for
-from vlmhb.plan.plan_csv import EvalRun, load_plan
+from vlmhb.plan.plan_csv import EvalRun, read_plan
 from vlmhb.run.dispatch import Sample
 from vlmhb.run.folder import REFERENCES, RUN_JSON, RunRecord
 
@@ -45,6 +45,8 @@ class PreparedRun:
     n_samples: int
     dataset_hash: str
     prompts_hash: str
+    skipped_documents: int = 0  # --skip-bad-documents: bad lines and documents left out
+    same_as: tuple[str, ...] = ()  # other plan rows (file:row) that resolve to this run
 
     @property
     def isolation(self) -> str:
@@ -61,7 +63,8 @@ def _select_documents(run: EvalRun, documents: Sequence[Document]) -> list[Docum
     return chosen[: run.limit] if run.limit else chosen
 
 
-def _doc_fields(run: EvalRun, document: Document) -> list[str]:
+def doc_fields(run: EvalRun, document: Document) -> list[str]:
+    """The fields of ``document`` this run asks about (its ``fields`` filter applied)."""
     return [name for name in document.fields if not run.fields or name in run.fields]
 
 
@@ -101,7 +104,7 @@ def prepare_run(run: EvalRun, runs_root: Path) -> PreparedRun:
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
     run_id = f"{_slug(run.model)}-{run.backend}-{digest}"
     if run.mode == "field":
-        n_samples = sum(len(_doc_fields(run, d)) for d in documents)
+        n_samples = sum(len(doc_fields(run, d)) for d in documents)
     else:
         n_samples = len(documents)
     return PreparedRun(
@@ -126,7 +129,7 @@ def iter_samples(prepared: PreparedRun) -> Iterator[Sample]:
     for document in prepared.documents:
         problem = "; ".join(document.problems) if document.problems else None
         images = tuple(str(image) for image in document.images)
-        fields = _doc_fields(run, document)
+        fields = doc_fields(run, document)
         targets: list[str | None] = list(fields) if run.mode == "field" else [None]
         for field_name in targets:
             rendered = prepared.prompts.render(document.doc_type, field_name, fields, run.mode)
@@ -148,11 +151,20 @@ def iter_samples(prepared: PreparedRun) -> Iterator[Sample]:
 
 
 def prepare_plan(
-    plan: Path | str, *, runs_dir: Path = Path("runs"), isolation: str | None = None
+    plan: Path | str,
+    *,
+    runs_dir: Path = Path("runs"),
+    isolation: str | None = None,
+    skip_bad_documents: bool = False,
+    dry_run: bool = False,
 ) -> list[PreparedRun]:
     """Validate a plan and resolve every run (datasets, prompts, run ids); touches nothing."""
-    runs: list[EvalRun] = load_plan(plan, isolation=isolation)  # type: ignore[arg-type]
-    return [prepare_run(run, runs_dir) for run in runs]
+    from vlmhb.run.preflight import prepare_checked
+
+    runs, problems = read_plan(plan, isolation=isolation)  # type: ignore[arg-type]
+    return prepare_checked(
+        runs, runs_dir, skip_bad_documents=skip_bad_documents, dry_run=dry_run, problems=problems
+    )
 
 
 def write_references(prepared: PreparedRun) -> Path:
@@ -203,7 +215,15 @@ def new_record(prepared: PreparedRun) -> RunRecord:
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
-        counts={"samples": prepared.n_samples, "documents": len(prepared.documents)},
+        counts={
+            "samples": prepared.n_samples,
+            "documents": len(prepared.documents),
+            **(
+                {"skipped_documents": prepared.skipped_documents}
+                if prepared.skipped_documents
+                else {}
+            ),
+        },
         vlmhb_version=vlmhb.__version__,
     )
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from vlmhb.plan.plan_csv import EvalRun
 from vlmhb.run.folder import RUN_JSON, read_record
 from vlmhb.run.infer import infer_run
+from vlmhb.run.lock import run_folder_lock
 from vlmhb.run.prepare import prepare_run, require_run_dir
 
 
@@ -44,13 +45,15 @@ def infer_target(target: Path, *, runs_dir: Path, isolation: str | None) -> Iter
                 f"warning: {target} was made from other inputs; "
                 f"answers for the current ones go to {prepared.run_dir}"
             )
-        record = infer_run(prepared)
+        with run_folder_lock(prepared.run_dir):
+            record = infer_run(prepared)
         yield f"{prepared.run_dir}: {record.status}, {record.counts}"
         return
     from vlmhb.run.prepare import prepare_plan
 
     for prepared in prepare_plan(target, runs_dir=runs_dir, isolation=isolation):
-        record = infer_run(prepared)
+        with run_folder_lock(prepared.run_dir):
+            record = infer_run(prepared)
         yield f"{prepared.run_dir}: {record.status}, {record.counts}"
 
 
@@ -68,5 +71,6 @@ def eval_targets(
     for run_dir in run_dirs:
         record = read_record(run_dir)
         chosen = metrics or record.metrics or None
-        summary = evaluate_run(run_dir, metrics=chosen, isolation=isolation or record.isolation)
+        with run_folder_lock(run_dir):
+            summary = evaluate_run(run_dir, metrics=chosen, isolation=isolation or record.isolation)
         yield f"{run_dir}: scored {summary.get('n_samples', '?')} samples"

@@ -27,6 +27,7 @@ from vlmhb.worker.backends.base import (
 )
 from vlmhb.worker.intake import Intake
 from vlmhb.worker.lines import LineReader
+from vlmhb.worker.watchdog import start_watchdog
 
 BURST_GAP_S = 0.002
 
@@ -204,6 +205,7 @@ def serve(reader: LineReader, channel: Channel) -> int:
 
 def main() -> int:
     """Run the worker on this process's stdin/stdout."""
+    start_watchdog()  # never outlive the orchestrator, nor let what we start outlive us
     channel = Channel(claim_stdout())
     try:
         return serve(LineReader(sys.stdin.fileno()), channel)

@@ -2,7 +2,7 @@
 
 What tests and the harness benchmark use. Its load options make the failure modes a real
 backend has reproducible on purpose: a slow answer, a hang, a crash, a library that prints
-to stdout, memory held by the process.
+to stdout, memory held by the process, a helper process it started.
 
 With ``continuous: true`` it behaves as a continuously batching engine (the worker's
 continuous path, as vLLM's): ``max_num_seqs`` requests run at once, each one takes
@@ -13,6 +13,7 @@ behind them is admitted as slots free up.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 
@@ -31,6 +32,7 @@ class EchoBackend:
         self.continuous = False
         self._running: list[list] = []  # [request, steps left, submitted at]
         self._waiting: list[list] = []
+        self._child: subprocess.Popen[bytes] | None = None
 
     def load(self, init: Init) -> LoadInfo:
         self.options = dict(init.load)
@@ -40,6 +42,8 @@ class EchoBackend:
         if self.options.get("print_stdout"):
             print("a chatty library writes to stdout at load time")
             os.write(1, b"and straight to fd 1 as well\n")
+        if self.options.get("spawn_child_s"):  # a helper process, as engines start them
+            self._child = subprocess.Popen(["sleep", str(float(self.options["spawn_child_s"]))])
         megabytes = int(self.options.get("allocate_mb", 0))
         if megabytes:
             self._ballast = bytearray(os.urandom(1024)) * (megabytes * 1024)
@@ -116,3 +120,6 @@ class EchoBackend:
 
     def close(self) -> None:
         self._ballast = None
+        if self._child is not None:
+            self._child.kill()
+            self._child.wait()
