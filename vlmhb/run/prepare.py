@@ -14,7 +14,7 @@ import platform
 import re
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from vlmhb.errors import RunDirError
 from vlmhb.plan.plan_csv import EvalRun, load_plan
 from vlmhb.run.dispatch import Sample
 from vlmhb.run.folder import REFERENCES, RUN_JSON, RunRecord
+from vlmhb.run.identity import ModelIdentity, env_identity, model_identity
 from vlmhb.run.isolation import env_name_for
 
 
@@ -41,6 +42,8 @@ class PreparedRun:
     n_samples: int
     dataset_hash: str
     prompts_hash: str
+    model_identity: ModelIdentity | None = None
+    identity: dict[str, Any] = field(default_factory=dict)
 
     @property
     def isolation(self) -> str:
@@ -80,13 +83,16 @@ def prepare_run(run: EvalRun, runs_root: Path) -> PreparedRun:
     documents = _select_documents(run, dataset.documents)
     model = _resolve_model(run)
     dataset_hash, prompts_hash = dataset.content_hash(), prompts.content_hash()
+    env_name = env_name_for(run.backend, run.model, run.env)
+    model_id = model_identity(run.model, model, run.backend, run.revision)
     identity = {
         "dataset": dataset_hash,
         "doc_types": run.doc_types,
         "fields": run.fields,
         "limit": run.limit,
         "backend": run.backend,
-        "model": model,
+        "model": model_id.as_dict(),
+        "env": env_identity(run.isolation or "local", env_name, run.backend),
         "prompts": prompts_hash,
         "system_prompt": run.system_prompt,
         "mode": run.mode,
@@ -107,11 +113,13 @@ def prepare_run(run: EvalRun, runs_root: Path) -> PreparedRun:
         dataset=dataset,
         prompts=prompts,
         model=model,
-        env_name=env_name_for(run.backend, run.model, run.env),
+        env_name=env_name,
         documents=tuple(documents),
         n_samples=n_samples,
         dataset_hash=dataset_hash,
         prompts_hash=prompts_hash,
+        model_identity=model_id,
+        identity=identity,
     )
 
 
@@ -190,6 +198,8 @@ def new_record(prepared: PreparedRun) -> RunRecord:
         backend=run.backend,
         model=run.model,
         model_path=prepared.model,
+        model_revision=prepared.model_identity.revision if prepared.model_identity else None,
+        identity=prepared.identity,
         mode=run.mode,
         metrics=list(run.metrics),
         generation={"max_new_tokens": run.max_new_tokens, **run.generation},

@@ -23,7 +23,14 @@ from vlmhb.worker.backends.chat import Message, build_messages, merged_generatio
 from vlmhb.worker.protocol import Init, Request, Response
 
 DEFAULT_MAX_NEW_TOKENS = 512
-_ENGINE_OPTIONS = ("tp_size", "mem_fraction_static", "context_length", "dtype", "trust_remote_code")
+_ENGINE_OPTIONS = (
+    "tp_size",
+    "mem_fraction_static",
+    "context_length",
+    "dtype",
+    "trust_remote_code",
+    "revision",
+)
 _SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "stop", "repetition_penalty")
 
 Render = Callable[[list[Message]], str]
