@@ -5,7 +5,7 @@ Every CLI verb calls one function here, so notebooks and scripts get the same be
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class PlanOutcome:
 
     runs: list[RunOutcome]
     report: Path | None = None
+    set_aside: list[tuple[Path, Path]] = field(default_factory=list)  # (run folder, moved to)
 
     @property
     def failed(self) -> list[RunOutcome]:
@@ -51,6 +52,7 @@ def run_plan(
     jobs: int = 1,
     executor: str = "local",
     slurm: Any = None,
+    fresh: bool = False,
 ) -> PlanOutcome:
     """Validate the whole plan, run it, write the report at the end.
 
@@ -59,10 +61,13 @@ def run_plan(
     as it asks for in ``CUDA_VISIBLE_DEVICES``; ``jobs`` CPU-only runs go side by side.
     With no GPU and ``jobs=1`` the runs go row after row. ``executor="slurm"``: a Slurm job
     array through submitit (``slurm``: ``vlmhb.executors.slurm.SlurmOptions``).
+    ``fresh``: earlier answers of these run ids are moved aside (``vlmhb.run.reuse``) and
+    every sample is inferred again.
     """
     prepared = prepare_plan(plan, runs_dir=runs_dir, isolation=isolation)
     if dry_run:
         return PlanOutcome([RunOutcome(p, status="dry-run") for p in prepared])
+    moved = _set_aside(prepared) if fresh else []
     if executor == "slurm":
         from vlmhb.executors.slurm import SlurmOptions, run_on_slurm
 
@@ -78,12 +83,23 @@ def run_plan(
         outcomes = _run_local(prepared, runs_dir, gpus, jobs, progress, on_outcome)
     else:
         raise VlmhbError(f"unknown executor {executor!r} (local or slurm)")
-    result = PlanOutcome(outcomes)
+    result = PlanOutcome(outcomes, set_aside=moved)
     wants_report = any("report" in p.run.stages for p in prepared)
     run_dirs = [o.prepared.run_dir for o in outcomes if (o.prepared.run_dir / RUN_JSON).exists()]
     if wants_report and run_dirs:
         result.report = write_report(run_dirs, report or runs_dir / "report.html")
     return result
+
+
+def _set_aside(prepared: list[PreparedRun]) -> list[tuple[Path, Path]]:
+    from vlmhb.run.reuse import set_aside
+
+    moved = []
+    for run_dir in dict.fromkeys(p.run_dir for p in prepared):
+        target = set_aside(run_dir)
+        if target is not None:
+            moved.append((run_dir, target))
+    return moved
 
 
 def _run_local(

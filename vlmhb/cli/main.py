@@ -86,6 +86,11 @@ def main() -> None:
 @isolation_option
 @click.option("--dry-run", is_flag=True, help="Validate and print what would run; touch nothing.")
 @click.option(
+    "--fresh",
+    is_flag=True,
+    help="Infer again: move earlier answers of these runs aside (RUN_ID.old-TIME) first.",
+)
+@click.option(
     "--report",
     "report_path",
     type=click.Path(path_type=Path),
@@ -139,6 +144,7 @@ def run(
     runs_dir: Path,
     isolation: str | None,
     dry_run: bool,
+    fresh: bool,
     report_path: Path | None,
     gpus: str | None,
     jobs: int,
@@ -177,10 +183,13 @@ def run(
         executor=executor,
         slurm=slurm,
         on_outcome=print_outcome_line,
+        fresh=fresh,
     )
     if dry_run:
         print_dry_run(result)
         return
+    for old, moved in result.set_aside:
+        click.echo(f"fresh: earlier answers of {old.name} moved aside to {moved}")
     print_summary(result)
     checks = gate.check_gate(result.runs, thresholds) if thresholds else None
     if checks is not None:
@@ -248,10 +257,10 @@ def compare(
 @reports_errors
 def infer(target: Path, runs_dir: Path, isolation: str | None) -> None:
     """Answers only: resume inference of a run folder, or of every run of a plan."""
+    from vlmhb.cli.tables import print_inferred
     from vlmhb.run import rerun as stages
 
-    for line in stages.infer_target(target, runs_dir=runs_dir, isolation=isolation):
-        click.echo(line)
+    print_inferred(stages.infer_target(target, runs_dir=runs_dir, isolation=isolation))
 
 
 @main.command(name="eval")

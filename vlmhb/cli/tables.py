@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from vlmhb.api import PlanOutcome
 from vlmhb.run.execute import RunOutcome
+from vlmhb.run.rerun import Inferred
 
 HEADLINE_METRICS = ("exact_match", "anls", "cer_micro")
 
@@ -67,26 +69,39 @@ def print_outcome_line(outcome: RunOutcome) -> None:
     """One line to stderr when a run ends (useful in logs without a TTY)."""
     import click
 
+    from vlmhb.run.reuse import reuse_note
+
     p = outcome.prepared
     text = f"[{outcome.status}] {p.run.label} -> {p.run_dir} ({outcome.wall_s:.1f} s)"
+    note = reuse_note(outcome.counts, p.run_id)
+    if note:
+        text += f": {note}"
     if outcome.error:
         text += f": {outcome.error}"
     click.echo(text, err=True)
 
 
 def print_summary(result: PlanOutcome) -> None:
-    """The summary table of a finished plan."""
+    """The summary table of a finished plan, and which runs reused earlier answers."""
+    from vlmhb.run.reuse import reuse_note
+
     table = _table(
         "vlmhb run summary",
-        ["run", "backend", "status", "samples", "errors", *HEADLINE_METRICS, "wall s"],
-    )
+        ["run", "backend", "status", "samples", "inferred now", "errors", *HEADLINE_METRICS,
+         "wall s"],
+    )  # fmt: skip
+    reused = []
     for outcome in result.runs:
         counts = outcome.counts
+        note = reuse_note(counts, outcome.prepared.run_id)
+        if note:
+            reused.append(f"{outcome.prepared.run.label}: {note}")
         table.add_row(
             outcome.prepared.run.label,
             outcome.prepared.run.backend,
             outcome.status,
             str(counts.get("answered", "-")),
+            str(counts.get("answered_now", "-")),
             str(counts.get("errors", "-")),
             *(
                 f"{outcome.overall[m]:.3f}" if m in outcome.overall else "-"
@@ -95,8 +110,38 @@ def print_summary(result: PlanOutcome) -> None:
             f"{outcome.wall_s:.1f}",
         )
     _print(table)
+    for line in reused:
+        print(line)
+    if reused:
+        print("(answers for the same run id are reused; `vlmhb run --fresh` infers them again)")
     if result.report:
         print(f"report: {result.report}")
+
+
+def print_inferred(results: Iterable[Inferred]) -> None:
+    """``vlmhb infer``: a table of the runs whose answers were completed."""
+    import click
+
+    from vlmhb.run.reuse import reuse_note
+
+    table = _table(
+        "vlmhb infer",
+        ["run folder", "status", "samples", "answered", "inferred now", "errors", "reuse"],
+    )
+    for item in results:
+        if item.warning:
+            click.echo(f"warning: {item.warning}", err=True)
+        counts = item.record.counts
+        table.add_row(
+            str(item.run_dir),
+            item.record.status,
+            str(counts.get("samples", "-")),
+            str(counts.get("answered", "-")),
+            str(counts.get("answered_now", "-")),
+            str(counts.get("errors", "-")),
+            reuse_note(counts, item.record.run_id) or "-",
+        )
+    _print(table)
 
 
 def print_status(runs_dir: Path) -> None:
