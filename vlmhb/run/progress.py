@@ -66,6 +66,7 @@ class Board:
                 MofNCompleteColumn,
                 Progress,
                 TextColumn,
+                TimeElapsedColumn,
                 TimeRemainingColumn,
             )
 
@@ -75,6 +76,7 @@ class Board:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
                 TimeRemainingColumn(),
                 TextColumn("{task.fields[resources]}"),
                 console=Console(stderr=True),
@@ -89,7 +91,11 @@ class Board:
         where = "GPU" if prepared.run.gpu_count else "CPU"
         gpus = f"GPU {devices}" if devices else where
         task = self._progress.add_task(
-            prepared.run.label, total=prepared.n_samples, gpus=gpus, rate="", resources=""
+            prepared.run.label,
+            total=prepared.n_samples,
+            gpus=gpus,
+            rate="starting: env, model load",  # until the first answer: a long wait, named
+            resources="",
         )
         return Tracker(self._progress, task)
 
