@@ -53,7 +53,8 @@ class LazyGroup(click.Group):
             else:
                 command = super().get_command(ctx, name)
                 if command is not None and not command.hidden:
-                    rows.append((name, command.get_short_help_str(limit=70)))
+                    # The whole first sentence: the formatter wraps it, never cuts a phrase.
+                    rows.append((name, command.get_short_help_str(limit=300)))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
@@ -124,7 +125,14 @@ def main() -> None:
     default=None,
     help="Slurm: GPUs per run [default: each run's own count].",
 )
-@click.option("--time", "time_limit", default="60", show_default=True, help="Slurm --time per run.")
+@click.option(
+    "--time",
+    "time_limit",
+    default="60",
+    show_default=True,
+    metavar="MINUTES|[D-]HH:MM[:SS]",
+    help="Slurm time limit per run: minutes (60 = one hour) or [D-]HH:MM[:SS].",
+)
 @click.option(
     "--fail-under",
     multiple=True,
@@ -291,7 +299,8 @@ def report(run_dirs: tuple[Path, ...], output: Path) -> None:
     """Report only: one self-contained HTML page and summary.md from run folders."""
     from vlmhb.api import write_report
 
-    click.echo(str(write_report(list(run_dirs), output)))
+    html = write_report(list(run_dirs), output)
+    click.echo(f"wrote {html} and {html.with_name('summary.md')} (the same tables in Markdown)")
 
 
 @main.command()
