@@ -38,6 +38,10 @@ demo: setup
 	@echo "the first run builds the tesseract, hf-cpu and metrics envs (minutes); later runs reuse them"
 	$(VENV)/bin/vlmhb run tasks/demo.csv --isolation venv
 
+# The suite writes only into temp folders; this names a persistent home for the envs it builds
+# (inside the checkout, git-ignored), so a second `make test` reuses them. Never ~/.cache/vlmhb.
+export VLMHB_TEST_HOME ?= $(CURDIR)/.ci-home
+
 test: setup
 	$(PY) -m pytest -q -rs --durations=15 -p no:cacheprovider
 
