@@ -16,5 +16,7 @@ def test_a_new_line_says_it_is_starting_until_the_first_answer(monkeypatch) -> N
         assert tracker is not None
         (task,) = board._progress.tasks
         assert task.fields["rate"] == "starting: env, model load"
+        tracker.watch(SimpleNamespace(snapshot=dict))  # the worker is ready
+        assert task.fields["rate"] == "model loaded, answering"
         tracker.advance()
         assert task.fields["rate"].endswith("/s")

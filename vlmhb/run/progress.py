@@ -25,8 +25,10 @@ class Tracker:
         self._last = 0.0
 
     def watch(self, monitor: Any) -> None:
-        """Show this resource monitor's latest figures on the line."""
+        """Show this resource monitor's latest figures on the line (the worker is ready)."""
         self._monitor = monitor
+        if self._done == 0:
+            self._progress.update(self._task, rate="model loaded, answering")
 
     def advance(self, _answer: dict[str, Any] | None = None) -> None:
         """One more sample answered."""
