@@ -40,7 +40,8 @@ def test_second_run_says_it_reused_and_fresh_infers_again(tmp_path: Path, write_
     assert said in second.stderr and said in second.stdout
     fresh = _vlmhb("run", str(plan), "--runs-dir", str(runs), "--fresh")
     (old,) = runs.glob(f"{run_dir.name}.old-*")
-    assert f"earlier answers of {run_dir.name} moved aside to {old}" in fresh.stdout
+    said = f"earlier answers of {run_dir.name} moved aside to {old}"
+    assert fresh.stdout.index(said) < fresh.stdout.index("vlmhb run summary")  # said first
     assert "reused 9" not in fresh.stdout + fresh.stderr
     record = json.loads((run_dir / "run.json").read_text("utf-8"))
     assert record["counts"]["answered_now"] == 9

@@ -53,6 +53,7 @@ def run_plan(
     executor: str = "local",
     slurm: Any = None,
     fresh: bool = False,
+    on_set_aside: Any = None,
 ) -> PlanOutcome:
     """Validate the whole plan, run it, write the report at the end.
 
@@ -62,12 +63,12 @@ def run_plan(
     With no GPU and ``jobs=1`` the runs go row after row. ``executor="slurm"``: a Slurm job
     array through submitit (``slurm``: ``vlmhb.executors.slurm.SlurmOptions``).
     ``fresh``: earlier answers of these run ids are moved aside (``vlmhb.run.reuse``) and
-    every sample is inferred again.
+    every sample is inferred again; ``on_set_aside(run_dir, moved_to)`` hears of each move.
     """
     prepared = prepare_plan(plan, runs_dir=runs_dir, isolation=isolation)
     if dry_run:
         return PlanOutcome([RunOutcome(p, status="dry-run") for p in prepared])
-    moved = _set_aside(prepared) if fresh else []
+    moved = _set_aside(prepared, on_set_aside) if fresh else []
     if executor == "slurm":
         from vlmhb.executors.slurm import SlurmOptions, run_on_slurm
 
@@ -91,7 +92,7 @@ def run_plan(
     return result
 
 
-def _set_aside(prepared: list[PreparedRun]) -> list[tuple[Path, Path]]:
+def _set_aside(prepared: list[PreparedRun], on_set_aside: Any) -> list[tuple[Path, Path]]:
     from vlmhb.run.reuse import set_aside
 
     moved = []
@@ -99,6 +100,8 @@ def _set_aside(prepared: list[PreparedRun]) -> list[tuple[Path, Path]]:
         target = set_aside(run_dir)
         if target is not None:
             moved.append((run_dir, target))
+            if on_set_aside:
+                on_set_aside(run_dir, target)
     return moved
 
 

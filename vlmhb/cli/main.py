@@ -192,12 +192,13 @@ def run(
         slurm=slurm,
         on_outcome=print_outcome_line,
         fresh=fresh,
+        on_set_aside=lambda old, moved: click.echo(
+            f"fresh: earlier answers of {old.name} moved aside to {moved}"
+        ),
     )
     if dry_run:
         print_dry_run(result)
         return
-    for old, moved in result.set_aside:
-        click.echo(f"fresh: earlier answers of {old.name} moved aside to {moved}")
     print_summary(result)
     checks = gate.check_gate(result.runs, thresholds) if thresholds else None
     if checks is not None:
