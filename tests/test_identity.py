@@ -61,6 +61,9 @@ def test_folder_hash_is_cached_and_follows_edits(tmp_path: Path) -> None:
     folder = _model_folder(tmp_path / "m")
     value = folder_hash(folder)
     assert folder_hash(folder) == value
+    (folder / ".cache" / "huggingface").mkdir(parents=True)  # a hub download's bookkeeping
+    (folder / ".cache" / "huggingface" / "config.json.metadata").write_text("etag", "utf-8")
+    assert folder_hash(folder) == value
     (folder / "config.json").write_text('{"model_type": "qwen2_vl"}', encoding="utf-8")
     assert folder_hash(folder) != value
 

@@ -83,7 +83,11 @@ def resolve_hub_revision(repo_id: str, revision: str | None = None) -> str | Non
 
 def folder_hash(folder: Path) -> str:
     """sha256 over the relative names and bytes of every file under ``folder`` (cached)."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )  # hidden entries (.cache/ of a hub download, .git/) hold bookkeeping, not the model
     listing = [(str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
     key = hashlib.sha256(json.dumps([str(folder.resolve()), listing]).encode()).hexdigest()
     cache = vlmhb_home() / "model-hashes" / f"{key[:32]}.txt"
