@@ -17,13 +17,29 @@ REPO = Path(__file__).resolve().parents[1]
 COMPAT = REPO.parent / "shared" / "compat" / "vlmhyperbench-v0.1"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_home(tmp_path_factory: pytest.TempPathFactory):
+    """Point VLMHB_HOME (and the hub and vLLM caches) into the session's temp folder.
+
+    Session-scoped and autouse, so it is in place before any session fixture builds an env:
+    the suite never writes into the user's own home. ``VLMHB_TEST_HOME`` names a persistent
+    home on purpose (CI reuses its built envs that way).
+    """
+    base = tmp_path_factory.getbasetemp()
+    home = Path(os.environ.get("VLMHB_TEST_HOME") or base / "home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VLMHB_HOME", str(home))
+        if "HF_HOME" not in os.environ:
+            patch.setenv("HF_HOME", str(base / "hf-home"))
+        if "VLLM_CACHE_ROOT" not in os.environ:
+            patch.setenv("VLLM_CACHE_ROOT", str(base / "vllm-cache"))
+        yield home
+
+
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Each test session gets its own VLMHB_HOME unless the caller set one on purpose."""
-    if "VLMHB_TEST_HOME" in os.environ:
-        monkeypatch.setenv("VLMHB_HOME", os.environ["VLMHB_TEST_HOME"])
-    else:
-        monkeypatch.setenv("VLMHB_HOME", str(tmp_path_factory.getbasetemp() / "home"))
+def _isolated_home(_session_home: Path, monkeypatch: pytest.MonkeyPatch):
+    """Each test starts from the session's home, whatever an earlier test set."""
+    monkeypatch.setenv("VLMHB_HOME", str(_session_home))
 
 
 def write_png(path: Path, text: str = "x") -> None:
@@ -143,3 +159,18 @@ def table_rows(text: str) -> list[dict[str, str]]:
                 dict(zip(header, (c.strip() for c in line.strip("│").split("│")), strict=True))
             )
     return rows
+
+
+requires_compat = pytest.mark.skipif(
+    not COMPAT.is_dir(),
+    reason=f"the real VLMHyperBench v0.1 files are not beside this checkout ({COMPAT}); "
+    "the project's own v0.1 fixtures (tests/fixtures_v01.py) cover the formats",
+)
+
+
+@pytest.fixture(scope="session")
+def v01_tree(tmp_path_factory: pytest.TempPathFactory):
+    """The project's own VLMHyperBench v0.1 tree, written once per session (read-only use)."""
+    from fixtures_v01 import write_v01_tree
+
+    return write_v01_tree(tmp_path_factory.mktemp("v01"))

@@ -71,8 +71,9 @@ def worker_env(shim: Path, extra: dict[str, str] | None = None) -> dict[str, str
         "OMP_NUM_THREADS": "1",
         "TOKENIZERS_PARALLELISM": "false",
     }
-    if os.environ.get("HF_HOME"):
-        env["HF_HOME"] = os.environ["HF_HOME"]
+    for name in ("HF_HOME", "VLLM_CACHE_ROOT"):  # the session's temp caches (conftest)
+        if os.environ.get(name):
+            env[name] = os.environ[name]
     env.update(extra or {})
     return env
 

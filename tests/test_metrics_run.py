@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
@@ -11,33 +10,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from fixtures_v01 import v01_references
 
 from vlmhb.metrics import score_run
 
 REPO = Path(__file__).resolve().parents[1]
-V01_ANNOTATION = (
-    REPO.parent / "shared/compat/vlmhyperbench-v0.1/Datasets/VQA/demo_mini/annotation.csv"
-)
-
-
-def v01_references() -> list[dict[str, Any]]:
-    """references.jsonl rows built from the v0.1 demo ground truth (read in place)."""
-    docs: dict[str, dict[str, Any]] = {}
-    with V01_ANNOTATION.open(encoding="utf-8-sig", newline="") as handle:
-        for row in csv.DictReader(handle, delimiter=";"):
-            doc = docs.setdefault(
-                row["data_index"],
-                {
-                    "doc_id": row["data_index"],
-                    "doc_type": row["doc_class"],
-                    "fields": {},
-                    "text": None,
-                    "tags": [row["split"]],
-                    "images": [],
-                },
-            )
-            doc["fields"][row["question_type"]] = row["answer"]
-    return list(docs.values())
 
 
 def field_answers(refs: list[dict[str, Any]], overrides: dict[tuple[str, str], str] | None = None):
@@ -93,16 +70,16 @@ def test_v01_ground_truth_against_itself_is_perfect(tmp_path: Path) -> None:
 
 
 VLM_STYLE = {
-    ("1", "Фамилия"): "Фамилия: Карбаинов",
-    ("1", "Серия и номер паспорта"): "4505 679944",
-    ("1", "Дата рождения"): "13 сентября 1985",
+    ("1", "Фамилия"): "Фамилия: Жаворонков",
+    ("1", "Серия и номер паспорта"): "4512 381902",
+    ("1", "Дата рождения"): "7 марта 1991",
     ("1", "Пол"): "Муж.",
-    ("2", "Имя"): "Хрuстина",  # a Latin 'u' is no homoglyph of 'и': stays an error
-    ("2", "Фамилия"): "Белeнкова",  # Latin 'e' inside a Cyrillic word
-    ("2", "Дата рождения"): "05.01.81",
-    ("3", "Дата счет-фактуры"): "28.09.2010",
-    ("3", "Покупатель"): 'РАО "Шашков—Меркушев".',
-    ("4", "Номер счет-фактуры"): "№ 89",
+    ("2", "Имя"): "Вuктория",  # a Latin 'u' is no homoglyph of 'и': stays an error
+    ("2", "Фамилия"): "Селeзнева",  # Latin 'e' inside a Cyrillic word
+    ("2", "Дата рождения"): "14.06.83",
+    ("3", "Дата счет-фактуры"): "21.03.2011",
+    ("3", "Покупатель"): 'ЗАО "Ветров—Лисицын".',
+    ("4", "Номер счет-фактуры"): "№ 52",
     ("4", "Продавец"): "ООО Рога и копыта",  # simply wrong
 }
 
@@ -119,7 +96,7 @@ def test_vlm_style_answers_score_as_the_normalization_promises(tmp_path: Path) -
         assert row["exact_raw"] == 0.0
         assert row["exact"] == (0.0 if f"{doc}:{name}" in wrong else 1.0), row["answer_norm"]
     assert table.loc["2:Имя", "anls"] == pytest.approx(1 - 1 / 8)
-    assert result["mixed_script_answers"] == 2  # Хрuстина and Белeнкова
+    assert result["mixed_script_answers"] == 2  # Вuктория and Селeзнева
     assert overall(result)["exact_match"] == pytest.approx(20 / 22)
     assert overall(result)["mixed_script_answers"] == 2
     assert overall(result)["exact_match_raw"] == pytest.approx(11 / 22)

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import COMPAT, requires_compat
+from fixtures_v01 import V01Tree
 
 from vlmhb.cli.main import main
 from vlmhb.plan.catalogue import CATALOGUE, V01_FRAMEWORKS, list_models, resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
-V01 = ROOT.parent / "shared" / "compat" / "vlmhyperbench-v0.1"
 REQUIRED_FAMILIES = {
     "Qwen2-VL",
     "Qwen2.5-VL",
@@ -61,8 +62,10 @@ def test_resolve_key_hf_id_and_v01_name() -> None:
     assert resolve_model("Qwen2.5-VL-3B-Instruct", "Hugging Face") == v01
 
 
-def test_every_v01_model_row_resolves() -> None:
-    with (V01 / "vlm_base.csv").open(encoding="utf-8-sig", newline="") as handle:
+@pytest.mark.parametrize("source", ["ours", pytest.param("real", marks=requires_compat)])
+def test_every_v01_model_row_resolves(source: str, v01_tree: V01Tree) -> None:
+    path = v01_tree.vlm_base if source == "ours" else COMPAT / "vlm_base.csv"
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter=";"))
     assert rows
     for row in rows:

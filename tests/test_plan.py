@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import COMPAT, REPO, make_dataset, vlmhb_cmd
+from conftest import REPO, make_dataset, vlmhb_cmd
+from fixtures_v01 import MODELS, V01Tree, write_v01_tree
 
 from vlmhb.errors import PlanError
 from vlmhb.plan.plan_csv import load_plan, parse_list_cell
@@ -44,24 +44,23 @@ def test_native_plan_reads_typed_rows(tmp_path: Path, write_plan) -> None:
     assert runs[0].gpu_count == 0
 
 
-def test_v01_plan_from_compat_files_parses_into_runs(tmp_path: Path) -> None:
-    root = tmp_path / "v01"
-    shutil.copytree(COMPAT, root)  # a copy in tmp: the compat folder is read-only
-    runs = load_plan(root / "user_config_model_eval.csv")
+def test_v01_plan_parses_into_runs(tmp_path: Path) -> None:
+    tree = write_v01_tree(tmp_path / "v01")
+    runs = load_plan(tree.model_eval)
     assert len(runs) == 2
     first = runs[0]
     assert first.backend == "hf" and first.model == "Qwen2-VL-2B-Instruct"
-    assert first.dataset == "Datasets/VQA/demo_mini"
-    assert first.prompts == "PromptCollections/VQA/demo_mini/JuliaJu_Qwen2-VL-2B_demo_mini_cer0.csv"
+    assert first.dataset == "Datasets/VQA/mini_ru"
+    assert first.prompts == "PromptCollections/VQA/mini_ru/ours_field_prompts_a.csv"
     assert first.metrics == ("CER",)
-    filtered = load_plan(root / "user_config_prompt_eval.csv")
+    filtered = load_plan(tree.prompt_eval)
     assert filtered[0].doc_types == ("passport",)
     assert filtered[0].fields == ("Серия и номер паспорта",)
 
 
-def test_v01_plan_read_in_place(tmp_path: Path) -> None:
-    runs = load_plan(COMPAT / "user_config_model_eval.csv")
-    assert {r.model for r in runs} == {"Qwen2-VL-2B-Instruct", "Qwen2.5-VL-3B-Instruct"}
+def test_v01_plan_read_in_place(v01_tree: V01Tree) -> None:
+    runs = load_plan(v01_tree.model_eval)
+    assert {r.model for r in runs} == set(MODELS)
 
 
 @pytest.mark.parametrize(

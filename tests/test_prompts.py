@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import COMPAT
+from conftest import COMPAT, requires_compat
+from fixtures_v01 import V01Tree
 
 from vlmhb.data.synth.fields import DOC_FIELDS
 from vlmhb.errors import PromptError
@@ -148,7 +149,25 @@ def test_unreadable_collections(tmp_path: Path) -> None:
         load_prompts(str(tmp_path / "p.csv"))
 
 
-def test_v01_csv_reads_as_is_with_default_fallbacks() -> None:
+def test_v01_csv_reads_as_is_with_default_fallbacks(v01_tree: V01Tree) -> None:
+    path = v01_tree.prompts / "ours_field_prompts_b.csv"
+    collection: PromptCollection = load_prompts(str(path))
+    assert collection.name == path.stem
+    assert collection.render("passport", "Пол", [], "field").prompt == (
+        "Найди на изображении поле «Пол» и выпиши его значение. "
+        "Ответ дай одной строкой, без пояснений."
+    )
+    assert collection.render("invoice", "Продавец", [], "field").prompt.startswith(
+        "Найди на изображении поле «Продавец»"
+    )
+    document = collection.render("passport", None, ["Фамилия", "Имя"], "document").prompt
+    assert '{"Фамилия": "", "Имя": ""}' in document and "паспорт" in document
+    # A question the CSV does not have falls back to the generic field template.
+    assert "«Серия»" in collection.render("passport", "Серия", [], "field").prompt
+
+
+@requires_compat
+def test_real_v01_csv_reads_as_is() -> None:
     path = (
         COMPAT
         / "PromptCollections"
@@ -157,14 +176,9 @@ def test_v01_csv_reads_as_is_with_default_fallbacks() -> None:
         / "JuliaJu_Qwen2_5-VL-3B_demo_mini_008.csv"
     )
     collection: PromptCollection = load_prompts(str(path))
-    assert collection.name == path.stem
     assert collection.render("passport", "Пол", [], "field").prompt.startswith(
         "Напиши поле Пол в нижнем регистре."
     )
     assert collection.render("invoice", "Продавец", [], "field").prompt.endswith(
         "Пример: РАО «Лимончик»"
     )
-    document = collection.render("passport", None, ["Фамилия", "Имя"], "document").prompt
-    assert '{"Фамилия": "", "Имя": ""}' in document and "паспорт" in document
-    # A question the CSV does not have falls back to the generic field template.
-    assert "«Серия»" in collection.render("passport", "Серия", [], "field").prompt

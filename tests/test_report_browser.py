@@ -212,7 +212,7 @@ def test_report_renders_in_headless_chromium(report: Path) -> None:
         browser.wait_for("document.querySelectorAll('svg.main-svg').length >= 6")
         rows = browser.evaluate(
             "Array.from(document.querySelectorAll('#leaderboard tr.lb-row'))"
-            ".map(r => r.cells[0].textContent)"
+            ".map(r => r.cells[1].textContent)"  # cells[0] is the run's name
         )
         assert len(rows) == 6
         assert rows[0] == "Qwen/Qwen2-VL-7B-Instruct"  # best exact match first

@@ -6,7 +6,7 @@ Every CLI verb calls one function here, so notebooks and scripts get the same be
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,7 @@ class PlanOutcome:
 
     runs: list[RunOutcome]
     report: Path | None = None
+    set_aside: list[tuple[Path, Path]] = field(default_factory=list)  # (run folder, moved to)
 
     @property
     def failed(self) -> list[RunOutcome]:
@@ -56,6 +57,8 @@ def run_plan(
     executor: str = "local",
     slurm: SlurmOptions | None = None,
     skip_bad_documents: bool = False,
+    fresh: bool = False,
+    on_set_aside: Callable[[Path, Path], None] | None = None,
 ) -> PlanOutcome:
     """Validate the whole plan, run it, write the report at the end.
 
@@ -66,6 +69,8 @@ def run_plan(
     array through submitit (``slurm``: ``vlmhb.executors.slurm.SlurmOptions``).
     Every problem of the plan and its data is raised (``PlanError``) before anything is
     written; ``skip_bad_documents`` leaves bad annotation lines and documents out instead.
+    ``fresh``: earlier answers of these run ids are moved aside (``vlmhb.run.reuse``) and
+    every sample is inferred again; ``on_set_aside(run_dir, moved_to)`` hears of each move.
     """
     if skip_bad_documents and executor == "slurm":
         raise VlmhbError("--skip-bad-documents works with the local executor only")
@@ -78,6 +83,7 @@ def run_plan(
     )
     if dry_run:
         return PlanOutcome([RunOutcome(p, status="dry-run") for p in prepared])
+    moved = _set_aside(prepared, on_set_aside) if fresh else []
     if executor == "slurm":
         from vlmhb.executors.slurm import SlurmOptions, run_on_slurm
 
@@ -93,12 +99,27 @@ def run_plan(
         outcomes = _run_local(prepared, runs_dir, gpus, jobs, progress, on_outcome)
     else:
         raise VlmhbError(f"unknown executor {executor!r} (local or slurm)")
-    result = PlanOutcome(outcomes)
+    result = PlanOutcome(outcomes, set_aside=moved)
     wants_report = any("report" in p.run.stages for p in prepared)
     run_dirs = [o.prepared.run_dir for o in outcomes if (o.prepared.run_dir / RUN_JSON).exists()]
     if wants_report and run_dirs:
         result.report = write_report(run_dirs, report or runs_dir / "report.html")
     return result
+
+
+def _set_aside(
+    prepared: list[PreparedRun], on_set_aside: Callable[[Path, Path], None] | None
+) -> list[tuple[Path, Path]]:
+    from vlmhb.run.reuse import set_aside
+
+    moved = []
+    for run_dir in dict.fromkeys(p.run_dir for p in prepared):
+        target = set_aside(run_dir)
+        if target is not None:
+            moved.append((run_dir, target))
+            if on_set_aside:
+                on_set_aside(run_dir, target)
+    return moved
 
 
 def _run_local(

@@ -11,7 +11,8 @@ def print_comparison(result: Comparison) -> None:
     from rich.table import Table
 
     table = Table(title=f"B - A: {result.run_b.name} vs {result.run_a.name}", title_justify="left")
-    for column in ("field", "metric", "A", "B", "delta", "95% CI", "pairs", "docs", "verdict"):
+    columns = ("field", "metric", "A (macro)", "B (macro)", "delta", "95% CI", "pairs", "docs")
+    for column in (*columns, "verdict"):
         table.add_column(column)
     for d in result.deltas:
         style = {"regression": "bold red", "improvement": "green"}.get(d.verdict, "")
@@ -29,6 +30,10 @@ def print_comparison(result: Comparison) -> None:
         )
     console = Console(width=160)
     console.print(table)
+    console.print(
+        "A and B are macro averages: the per-sample metric averaged over the paired samples "
+        "(each field answer counts once; cer here is not the character-weighted cer_micro)."
+    )
     if result.only_a or result.only_b:
         console.print(f"unpaired samples: {result.only_a} only in A, {result.only_b} only in B")
     for note in result.notes:

@@ -54,7 +54,8 @@ class LazyGroup(click.Group):
             else:
                 command = super().get_command(ctx, name)
                 if command is not None and not command.hidden:
-                    rows.append((name, command.get_short_help_str(limit=70)))
+                    # The whole first sentence: the formatter wraps it, never cuts a phrase.
+                    rows.append((name, command.get_short_help_str(limit=300)))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
@@ -93,6 +94,11 @@ def main() -> None:
     "run.json) instead of refusing the plan.",
 )
 @click.option(
+    "--fresh",
+    is_flag=True,
+    help="Infer again: move earlier answers of these runs aside (RUN_ID.old-TIME) first.",
+)
+@click.option(
     "--report",
     "report_path",
     type=click.Path(path_type=Path),
@@ -126,7 +132,14 @@ def main() -> None:
     default=None,
     help="Slurm: GPUs per run [default: each run's own count].",
 )
-@click.option("--time", "time_limit", default="60", show_default=True, help="Slurm --time per run.")
+@click.option(
+    "--time",
+    "time_limit",
+    default="60",
+    show_default=True,
+    metavar="MINUTES|[D-]HH:MM[:SS]",
+    help="Slurm time limit per run: minutes (60 = one hour) or [D-]HH:MM[:SS].",
+)
 @click.option(
     "--fail-under",
     multiple=True,
@@ -147,6 +160,7 @@ def run(
     isolation: str | None,
     dry_run: bool,
     skip_bad_documents: bool,
+    fresh: bool,
     report_path: Path | None,
     gpus: str | None,
     jobs: int,
@@ -192,6 +206,10 @@ def run(
         slurm=slurm,
         on_outcome=print_outcome_line,
         skip_bad_documents=skip_bad_documents,
+        fresh=fresh,
+        on_set_aside=lambda old, moved: click.echo(
+            f"fresh: earlier answers of {old.name} moved aside to {moved}"
+        ),
     )
     print_preflight_notes(result)
     if dry_run:
@@ -264,10 +282,10 @@ def compare(
 @reports_errors
 def infer(target: Path, runs_dir: Path, isolation: str | None) -> None:
     """Answers only: resume inference of a run folder, or of every run of a plan."""
+    from vlmhb.cli.tables import print_inferred
     from vlmhb.run import rerun as stages
 
-    for line in stages.infer_target(target, runs_dir=runs_dir, isolation=isolation):
-        click.echo(line)
+    print_inferred(stages.infer_target(target, runs_dir=runs_dir, isolation=isolation))
 
 
 @main.command(name="eval")
@@ -298,7 +316,8 @@ def report(run_dirs: tuple[Path, ...], output: Path) -> None:
     """Report only: one self-contained HTML page and summary.md from run folders."""
     from vlmhb.api import write_report
 
-    click.echo(str(write_report(list(run_dirs), output)))
+    html = write_report(list(run_dirs), output)
+    click.echo(f"wrote {html} and {html.with_name('summary.md')} (the same tables in Markdown)")
 
 
 @main.command()

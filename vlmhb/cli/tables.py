@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from vlmhb.run.files import ANSWERS, METRICS_DIR, METRICS_JSON, RUN_JSON
 if TYPE_CHECKING:  # `vlmhb status` must not pay for importing the runner
     from vlmhb.api import PlanOutcome
     from vlmhb.run.execute import RunOutcome
+    from vlmhb.run.rerun import Inferred
 
 HEADLINE_METRICS = ("exact_match", "anls", "cer_micro")
 
@@ -86,8 +88,13 @@ def print_outcome_line(outcome: RunOutcome) -> None:
     """One line to stderr when a run ends (useful in logs without a TTY)."""
     import click
 
+    from vlmhb.run.reuse import reuse_note
+
     p = outcome.prepared
     text = f"[{outcome.status}] {p.run.label} -> {p.run_dir} ({outcome.wall_s:.1f} s)"
+    note = reuse_note(outcome.counts, p.run_id)
+    if note:
+        text += f": {note}"
     phases = describe_timings(read_run_json(p.run_dir))
     if phases:
         text += f"\n    {phases}"
@@ -99,7 +106,7 @@ def print_outcome_line(outcome: RunOutcome) -> None:
 def read_run_json(run_dir: Path) -> dict[str, Any]:
     """``run.json`` of a run folder as a dict; {} when there is none (yet)."""
     try:
-        return json.loads((run_dir / "run.json").read_text("utf-8"))
+        return json.loads((run_dir / RUN_JSON).read_text("utf-8"))
     except (OSError, ValueError):
         return {}
 
@@ -127,7 +134,9 @@ def describe_timings(record: dict[str, Any]) -> str:
 
 
 def print_summary(result: PlanOutcome) -> None:
-    """The summary table of a finished plan."""
+    """The summary table of a finished plan, and which runs reused earlier answers."""
+    from vlmhb.run.reuse import reuse_note
+
     table = _table(
         "vlmhb run summary",
         [
@@ -135,6 +144,7 @@ def print_summary(result: PlanOutcome) -> None:
             "backend",
             "status",
             "samples",
+            "inferred now",
             "errors",
             *HEADLINE_METRICS,
             "load s",
@@ -144,8 +154,12 @@ def print_summary(result: PlanOutcome) -> None:
             "wall s",
         ],
     )
+    reused = []
     for outcome in result.runs:
         counts = outcome.counts
+        note = reuse_note(counts, outcome.prepared.run_id)
+        if note:
+            reused.append(f"{outcome.prepared.run.label}: {note}")
         record = read_run_json(outcome.prepared.run_dir)
         timings, resources = record.get("timings") or {}, record.get("resources") or {}
         table.add_row(
@@ -153,6 +167,7 @@ def print_summary(result: PlanOutcome) -> None:
             outcome.prepared.run.backend,
             outcome.status,
             str(counts.get("answered", "-")),
+            str(counts.get("answered_now", "-")),
             str(counts.get("errors", "-")),
             *(
                 f"{outcome.overall[m]:.3f}" if m in outcome.overall else "-"
@@ -165,12 +180,42 @@ def print_summary(result: PlanOutcome) -> None:
             f"{outcome.wall_s:.1f}",
         )
     _print(table)
+    for line in reused:
+        print(line)
+    if reused:
+        print("(answers for the same run id are reused; `vlmhb run --fresh` infers them again)")
     if result.report:
         print(f"report: {result.report}")
 
 
 def _figure(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_inferred(results: Iterable[Inferred]) -> None:
+    """``vlmhb infer``: a table of the runs whose answers were completed."""
+    import click
+
+    from vlmhb.run.reuse import reuse_note
+
+    table = _table(
+        "vlmhb infer",
+        ["run folder", "status", "samples", "answered", "inferred now", "errors", "reuse"],
+    )
+    for item in results:
+        if item.warning:
+            click.echo(f"warning: {item.warning}", err=True)
+        counts = item.record.counts
+        table.add_row(
+            str(item.run_dir),
+            item.record.status,
+            str(counts.get("samples", "-")),
+            str(counts.get("answered", "-")),
+            str(counts.get("answered_now", "-")),
+            str(counts.get("errors", "-")),
+            reuse_note(counts, item.record.run_id) or "-",
+        )
+    _print(table)
 
 
 def print_status(runs_dir: Path) -> None:

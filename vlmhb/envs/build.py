@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vlmhb.envs import store
+from vlmhb.envs.build_progress import BuildProgress
 from vlmhb.envs.fallback import build_with_virtualenv, chosen_builder
 from vlmhb.envs.interpreter import find_interpreter
 from vlmhb.envs.recipe import Recipe, load_recipe, read_lockfile
@@ -165,14 +166,16 @@ def _build_with_uv(name: str, interpreter: Path, lockfile: Path, tmp: Path, cach
     )
     if made.returncode != 0:
         raise EnvError(name, f"`uv venv` failed with {interpreter}", made.tail())
-    synced = run_uv(
-        ["pip", "sync", "--require-hashes", "--link-mode", "hardlink", "--compile-bytecode",
-         "--python", store.venv_python(tmp), lockfile],
-        cache_dir=cache,
-        env_name=name,
-    )  # fmt: skip
-    if synced.returncode != 0:
-        raise EnvError(name, f"installing {lockfile} failed (uv pip sync)", synced.tail())
+    with BuildProgress(name, str(lockfile)) as progress:
+        synced = run_uv(
+            ["pip", "sync", "--require-hashes", "--link-mode", "hardlink", "--compile-bytecode",
+             "--python", store.venv_python(tmp), lockfile],
+            cache_dir=cache,
+            env_name=name,
+            on_line=progress.feed,
+        )  # fmt: skip
+        if synced.returncode != 0:
+            raise EnvError(name, f"installing {lockfile} failed (uv pip sync)", synced.tail())
 
 
 def _venv_cfg(path: Path) -> dict[str, str]:

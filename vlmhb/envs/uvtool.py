@@ -11,7 +11,8 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +33,8 @@ class UvResult:
         """The last lines of stderr (or stdout when stderr is empty), for error messages."""
         text = self.stderr.strip() or self.stdout.strip()
         kept = [ln for ln in text.splitlines() if not ln.startswith("Using Python ")]
-        hint = local_version_hint(text)
-        return "\n".join(kept[-lines:] + ([hint] if hint else []))
+        hints = [hint for hint in (local_version_hint(text), tls_hint(text)) if hint]
+        return "\n".join(kept[-lines:] + hints)
 
 
 def local_version_hint(text: str) -> str:
@@ -47,6 +48,24 @@ def local_version_hint(text: str) -> str:
     return (
         f"hint: {match.group(1)} is a local build, not on PyPI: point UV_FIND_LINKS at the "
         "folder or index holding its wheel (e.g. UV_FIND_LINKS=/opt/wheels)"
+    )
+
+
+_TLS_FAILURE = re.compile(
+    r"invalid peer certificate|UnknownIssuer|certificate verify failed|"
+    r"self[- ]signed certificate|unable to get local issuer certificate",
+    re.IGNORECASE,
+)
+
+
+def tls_hint(text: str) -> str:
+    """A hint when uv could not verify the package index's TLS certificate (proxy, private CA)."""
+    if not _TLS_FAILURE.search(text):
+        return ""
+    return (
+        "hint: uv could not verify the package index's TLS certificate (a corporate proxy or "
+        "private CA?): set UV_NATIVE_TLS=1 to trust the system's certificate store, or "
+        "SSL_CERT_FILE=/path/to/ca-bundle.pem (e.g. /etc/ssl/certs/ca-certificates.crt)"
     )
 
 
@@ -89,9 +108,15 @@ def run_uv(
     cwd: Path | None = None,
     env_name: str = "-",
     extra_env: Mapping[str, str] | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> UvResult:
-    """Run ``uv ARGS`` and return its output; never raises on a non-zero exit."""
+    """Run ``uv ARGS`` and return its output; never raises on a non-zero exit.
+
+    ``on_line`` sees each stderr line as uv prints it (progress of a long install).
+    """
     cmd = [str(find_uv(env_name)), *(str(a) for a in args)]
+    if on_line is not None:
+        return _run_streaming(cmd, cwd, uv_environ(cache_dir, extra_env), on_line)
     proc = subprocess.run(
         cmd,
         cwd=cwd,
@@ -102,6 +127,27 @@ def run_uv(
         start_new_session=False,
     )
     return UvResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _run_streaming(
+    cmd: list[str], cwd: Path | None, env: dict[str, str], on_line: Callable[[str], None]
+) -> UvResult:
+    """``subprocess.run`` with stderr read line by line (stdout drained by a thread)."""
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    stdout, stderr = proc.stdout, proc.stderr
+    assert stdout is not None and stderr is not None
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.append(stdout.read()), daemon=True)
+    reader.start()
+    err = []
+    for line in stderr:
+        err.append(line)
+        on_line(line.rstrip("\n"))
+    returncode = proc.wait()
+    reader.join()
+    return UvResult(returncode, "".join(out), "".join(err))
 
 
 def uv_version(env_name: str = "-") -> str:

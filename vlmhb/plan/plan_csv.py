@@ -54,6 +54,9 @@ class EvalRun(BaseModel):
     fields: tuple[str, ...] = ()
     isolation: Isolation | None = None
     env: str | None = None
+    # A Hugging Face revision (commit, branch or tag) to load a hub model at; the run id
+    # and run.json carry the commit it resolves to.
+    revision: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
     batch_size: int | None = Field(default=None, ge=1, le=4096)  # None: the backend's default
     max_new_tokens: int = Field(default=256, ge=1)
     gpus: int | None = Field(default=None, ge=0)

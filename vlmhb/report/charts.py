@@ -95,25 +95,45 @@ def pareto_scatter(
     title: str,
     maximize_y: bool = True,
 ) -> Any | None:
-    """Exact match against ``x`` per run, with the Pareto front drawn as a line."""
+    """Exact match against ``x`` per run, every point labelled, the Pareto front as a line.
+
+    A run with no accuracy (exact match 0, e.g. random weights) is drawn apart and never on
+    the front: being fast or light while always wrong is no trade-off worth showing.
+    """
     import plotly.graph_objects as go
 
     data = board[["label", "run_id", "exact_match", x]].dropna()
     if data.empty:
         return None
-    front = pareto_front(data[x], data["exact_match"], maximize_x=maximize_x, maximize_y=maximize_y)
-    data = data.assign(front=front)
+    ranked = data["exact_match"] > 0
+    front = pareto_front(
+        data[x].where(ranked),
+        data["exact_match"].where(ranked),
+        maximize_x=maximize_x,
+        maximize_y=maximize_y,
+    )
+    data = data.assign(front=front, ranked=ranked)
     fig = go.Figure()
-    for on, name, symbol in [(False, "dominated", "circle-open"), (True, "Pareto front", "star")]:
-        part = data[data["front"] == on]
+    groups = [
+        (data["front"], "Pareto front", "star", 12),
+        (data["ranked"] & ~data["front"], "dominated", "circle-open", 9),
+        (~data["ranked"], "no accuracy (not ranked)", "x-thin-open", 9),
+    ]
+    for mask, name, symbol, size in groups:
+        part = data[mask]
+        if part.empty:
+            continue
         fig.add_trace(
             go.Scatter(
                 x=part[x],
                 y=part["exact_match"],
-                mode="markers",
+                mode="markers+text",
                 name=name,
                 text=part["label"],
-                marker={"size": 12 if on else 9, "symbol": symbol},
+                textposition=_label_positions(part[x], data[x]),
+                textfont={"size": 10},
+                cliponaxis=False,
+                marker={"size": size, "symbol": symbol},
                 hovertemplate="%{text}<br>" + x_title + " %{x:.3g}<br>exact match %{y:.3f}"
                 "<extra></extra>",
             )
@@ -129,10 +149,25 @@ def pareto_scatter(
             hoverinfo="skip",
         )
     )
-    _layout(fig, title, 420)
+    _layout(fig, title, 480)
+    # The legend below the plot leaves its whole width to the labelled points.
+    fig.update_layout(legend={"orientation": "h", "y": -0.22, "x": 0})
     fig.update_xaxes(title=x_title)
-    fig.update_yaxes(title="exact match", range=[0, 1.02])
+    fig.update_yaxes(title="exact match", range=[-0.03, 1.1])
     return fig
+
+
+def _label_positions(values: pd.Series, every: pd.Series) -> list[str]:
+    """Labels lean inwards at the edges of the axis, so none is cut off by the chart box."""
+    low, high = float(every.min()), float(every.max())
+    span = (high - low) or 1.0
+    positions = []
+    for value in values:
+        where = (float(value) - low) / span
+        positions.append(
+            "top left" if where > 0.7 else "top right" if where < 0.3 else "top center"
+        )
+    return positions
 
 
 def timelines(runs: Sequence[RunData]) -> Any | None:

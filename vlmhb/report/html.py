@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from vlmhb.report.fmt import DISPLAY, display_leaderboard
+from vlmhb.report.fmt import DISPLAY, THROUGHPUT_NOTE, display_leaderboard
 
 PAGE = Template("""<!DOCTYPE html>
 <html lang="ru">
@@ -54,6 +54,9 @@ def section(anchor: str, title: str, body: str, note: str | None = None) -> str:
     return f'<section id="{anchor}"><h2>{escape(title)}</h2>{extra}{body}</section>'
 
 
+WRAPPED_ANYWHERE = frozenset({"label", "model"})
+
+
 def leaderboard_html(board: pd.DataFrame) -> str:
     """The leaderboard table, one ``tr.lb-row`` per run; cells carry a sort key."""
     shown = display_leaderboard(board)
@@ -65,7 +68,11 @@ def leaderboard_html(board: pd.DataFrame) -> str:
             value = raw[col]
             key = "" if isinstance(value, float) and math.isnan(value) else value
             cls = ' class="num"' if digits is not None else ""
-            cells.append(f'<td{cls} data-v="{escape(str(key))}">{escape(text[header])}</td>')
+            if col in WRAPPED_ANYWHERE:
+                cls = ' class="id"'  # long ids and paths may break anywhere; words do not
+            shown_text, _, ci = text[header].partition(" [")
+            body = escape(shown_text) + (f'<br><span class="ci">[{escape(ci)}</span>' if ci else "")
+            cells.append(f'<td{cls} data-v="{escape(str(key))}">{body}</td>')
         rows.append(
             f'<tr class="lb-row" data-run="{escape(str(raw["run_id"]))}" '
             f'title="{escape(str(raw["run_id"]))}">{"".join(cells)}</tr>'
@@ -75,7 +82,7 @@ def leaderboard_html(board: pd.DataFrame) -> str:
         f"<tbody>{''.join(rows)}</tbody></table></div>"
         '<p class="muted">Click a column to sort. CER is micro-averaged over characters; '
         "CIs are bootstrap 95 % clustered by document; JSON valid only for document "
-        "mode.</p>"
+        f"mode. {escape(THROUGHPUT_NOTE)}</p>"
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from vlmhb.report.fmt import display_leaderboard
+from vlmhb.report.fmt import THROUGHPUT_NOTE, display_leaderboard
 
 
 def _cell(text: str) -> str:
@@ -32,7 +32,8 @@ def render_summary(
         f"# {title}",
         "",
         f"{len(board)} run(s). Sorted by exact match; CER is micro-averaged; "
-        "CIs are bootstrap 95 % clustered by document; JSON valid is for document mode.",
+        "CIs are bootstrap 95 % clustered by document; JSON valid is for document mode. "
+        + THROUGHPUT_NOTE,
         "",
         "## Leaderboard",
         "",

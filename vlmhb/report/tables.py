@@ -39,6 +39,7 @@ LEADERBOARD_COLUMNS = [
     "json_valid_lo",
     "json_valid_hi",
     "samples_per_s",
+    "docs_per_s",
     "latency_p50_s",
     "latency_p95_s",
     "start_load_s",
@@ -113,6 +114,17 @@ def _throughput_latency(run: RunData) -> tuple[float, float, float]:
     return rate, p50, p95
 
 
+def _docs_per_s(run: RunData, samples_per_s: float, n_docs: float) -> float:
+    """Documents per second, comparable across modes (a field-mode sample is one field)."""
+    rate = _number(run.summary("docs_per_s"))
+    if not math.isnan(rate):
+        return rate
+    if run.mode == "document":
+        return samples_per_s
+    samples = _number(_counts(run).get("samples"))
+    return samples_per_s * n_docs / samples if samples and n_docs else math.nan
+
+
 def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
     """Area under ``y(x)`` (numpy 2 renamed ``trapz`` to ``trapezoid``)."""
     integrate = getattr(np, "trapezoid", None) or getattr(np, "trapz")  # noqa: B009
@@ -168,6 +180,7 @@ def leaderboard(runs: Sequence[RunData]) -> pd.DataFrame:
         for column, key in (("start_load_s", "worker_start_s"), ("generation_s", "generation_s"),
                             ("teardown_s", "teardown_s")):  # fmt: skip
             row[column] = _number(timings.get(key))
+        row["docs_per_s"] = _docs_per_s(run, row["samples_per_s"], row["n_docs"])
         row["vram_peak_mb"], row["energy_per_doc_j"] = _vram_energy(run, row["n_docs"])
         rows.append(row)
     table = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)

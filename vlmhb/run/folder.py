@@ -68,6 +68,8 @@ class RunRecord(BaseModel):
     backend: str = ""
     model: str = ""
     model_path: str = ""
+    model_revision: str | None = None  # the hub commit the model resolved to (or the pin)
+    identity: dict[str, Any] = Field(default_factory=dict)  # what the run id is a hash of
     mode: str = "field"
     metrics: list[str] = Field(default_factory=list)
     generation: dict[str, Any] = Field(default_factory=dict)

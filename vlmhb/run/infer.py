@@ -51,6 +51,9 @@ def init_message(prepared: PreparedRun) -> protocol.Init:
     """The ``init`` message of this run's worker."""
     run = prepared.run
     load = {key: value for key, value in run.load.items() if key != "pass_env"}
+    identity = prepared.model_identity
+    if identity is not None and identity.kind == "hub" and identity.revision:
+        load.setdefault("revision", identity.revision)  # load exactly what the run id names
     return protocol.Init(
         backend=run.backend,
         model=prepared.model,

@@ -148,9 +148,8 @@ def _pending_demo_run(run: EvalRun, runs_dir: Path) -> PreparedRun:
     """A dry run's stand-in for a row on the demo dataset not generated yet (nothing made)."""
     from vlmhb.data.demo import demo_folder
     from vlmhb.data.documents import Dataset
-    from vlmhb.plan.catalogue import resolve_model
+    from vlmhb.plan.catalogue import env_name_for, resolve_model
     from vlmhb.plan.prompts import load_prompts
-    from vlmhb.plan.catalogue import env_name_for
 
     prompts: Any = load_prompts(run.prompts, base=run.base_dir)
     try:

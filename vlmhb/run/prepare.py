@@ -14,9 +14,9 @@ import platform
 import re
 import socket
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import vlmhb
 from vlmhb.errors import RunDirError
@@ -24,6 +24,7 @@ from vlmhb.plan.catalogue import env_name_for
 from vlmhb.plan.plan_csv import EvalRun, read_plan
 from vlmhb.run.dispatch import Sample
 from vlmhb.run.folder import REFERENCES, RUN_JSON, RunRecord
+from vlmhb.run.identity import ModelIdentity, env_identity, model_identity
 
 if TYPE_CHECKING:
     from vlmhb.data.documents import Dataset, Document
@@ -47,6 +48,8 @@ class PreparedRun:
     prompts_hash: str
     skipped_documents: int = 0  # --skip-bad-documents: bad lines and documents left out
     same_as: tuple[str, ...] = ()  # other plan rows (file:row) that resolve to this run
+    model_identity: ModelIdentity | None = None
+    identity: dict[str, Any] = field(default_factory=dict)
 
     @property
     def isolation(self) -> str:
@@ -87,13 +90,16 @@ def prepare_run(run: EvalRun, runs_root: Path) -> PreparedRun:
     documents = _select_documents(run, dataset.documents)
     model = _resolve_model(run)
     dataset_hash, prompts_hash = dataset.content_hash(), prompts.content_hash()
+    env_name = env_name_for(run.backend, run.model, run.env)
+    model_id = model_identity(run.model, model, run.backend, run.revision)
     identity = {
         "dataset": dataset_hash,
         "doc_types": run.doc_types,
         "fields": run.fields,
         "limit": run.limit,
         "backend": run.backend,
-        "model": model,
+        "model": model_id.as_dict(),
+        "env": env_identity(run.isolation or "local", env_name, run.backend),
         "prompts": prompts_hash,
         "system_prompt": run.system_prompt,
         "mode": run.mode,
@@ -114,11 +120,13 @@ def prepare_run(run: EvalRun, runs_root: Path) -> PreparedRun:
         dataset=dataset,
         prompts=prompts,
         model=model,
-        env_name=env_name_for(run.backend, run.model, run.env),
+        env_name=env_name,
         documents=tuple(documents),
         n_samples=n_samples,
         dataset_hash=dataset_hash,
         prompts_hash=prompts_hash,
+        model_identity=model_id,
+        identity=identity,
     )
 
 
@@ -206,6 +214,8 @@ def new_record(prepared: PreparedRun) -> RunRecord:
         backend=run.backend,
         model=run.model,
         model_path=prepared.model,
+        model_revision=prepared.model_identity.revision if prepared.model_identity else None,
+        identity=prepared.identity,
         mode=run.mode,
         metrics=list(run.metrics),
         generation={"max_new_tokens": run.max_new_tokens, **run.generation},

@@ -25,8 +25,10 @@ class Tracker:
         self._last = 0.0
 
     def watch(self, monitor: Any) -> None:
-        """Show this resource monitor's latest figures on the line."""
+        """Show this resource monitor's latest figures on the line (the worker is ready)."""
         self._monitor = monitor
+        if self._done == 0:
+            self._progress.update(self._task, rate="model loaded, answering")
 
     def advance(self, _answer: dict[str, Any] | None = None) -> None:
         """One more sample answered."""
@@ -66,6 +68,7 @@ class Board:
                 MofNCompleteColumn,
                 Progress,
                 TextColumn,
+                TimeElapsedColumn,
                 TimeRemainingColumn,
             )
 
@@ -75,6 +78,7 @@ class Board:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
                 TimeRemainingColumn(),
                 TextColumn("{task.fields[resources]}"),
                 console=Console(stderr=True),
@@ -89,7 +93,11 @@ class Board:
         where = "GPU" if prepared.run.gpu_count else "CPU"
         gpus = f"GPU {devices}" if devices else where
         task = self._progress.add_task(
-            prepared.run.label, total=prepared.n_samples, gpus=gpus, rate="", resources=""
+            prepared.run.label,
+            total=prepared.n_samples,
+            gpus=gpus,
+            rate="starting: env, model load",  # until the first answer: a long wait, named
+            resources="",
         )
         return Tracker(self._progress, task)
 

@@ -7,10 +7,11 @@ be resumed and answers re-scored without the plan that made them.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from vlmhb.plan.plan_csv import EvalRun
-from vlmhb.run.folder import RUN_JSON, read_record
+from vlmhb.run.folder import RUN_JSON, RunRecord, read_record
 from vlmhb.run.infer import infer_run
 from vlmhb.run.lock import run_folder_lock
 from vlmhb.run.prepare import prepare_run, require_run_dir
@@ -33,28 +34,38 @@ def run_from_folder(run_dir: Path) -> EvalRun:
     return EvalRun.model_validate(record.plan_row)
 
 
-def infer_target(target: Path, *, runs_dir: Path, isolation: str | None) -> Iterator[str]:
+@dataclass(frozen=True)
+class Inferred:
+    """One run's infer stage: its folder, its record, and a warning when the id moved."""
+
+    run_dir: Path
+    record: RunRecord
+    warning: str | None = None
+
+
+def infer_target(target: Path, *, runs_dir: Path, isolation: str | None) -> Iterator[Inferred]:
     """Resume a run folder's inference, or run the infer stage of every row of a plan."""
     if target.is_dir():
         run = run_from_folder(target)
         if isolation:
             run = run.model_copy(update={"isolation": isolation})
         prepared = prepare_run(run, target.parent)
+        warning = None
         if prepared.run_dir.resolve() != target.resolve():
-            yield (
-                f"warning: {target} was made from other inputs; "
+            warning = (
+                f"{target} was made from other inputs; "
                 f"answers for the current ones go to {prepared.run_dir}"
             )
         with run_folder_lock(prepared.run_dir):
             record = infer_run(prepared)
-        yield f"{prepared.run_dir}: {record.status}, {record.counts}"
+        yield Inferred(prepared.run_dir, record, warning)
         return
     from vlmhb.run.prepare import prepare_plan
 
     for prepared in prepare_plan(target, runs_dir=runs_dir, isolation=isolation):
         with run_folder_lock(prepared.run_dir):
             record = infer_run(prepared)
-        yield f"{prepared.run_dir}: {record.status}, {record.counts}"
+        yield Inferred(prepared.run_dir, record)
 
 
 def eval_targets(

@@ -113,6 +113,8 @@ class HFBackend:
         self.device = pick_device(torch, str(self.options.get("device", "auto")))
         trust = bool(self.options.get("trust_remote_code", False))
         processor_kwargs: dict[str, Any] = {"trust_remote_code": trust}
+        if self.options.get("revision"):
+            processor_kwargs["revision"] = str(self.options["revision"])
         for key in ("min_pixels", "max_pixels"):
             if self.options.get(key) is not None:
                 processor_kwargs[key] = int(self.options[key])
@@ -122,6 +124,8 @@ class HFBackend:
                 dtype if dtype == "auto" else getattr(torch, dtype)
             ),
         }
+        if self.options.get("revision"):
+            model_kwargs["revision"] = str(self.options["revision"])
         if self.options.get("attn_implementation"):
             model_kwargs["attn_implementation"] = self.options["attn_implementation"]
         if self.options.get("device_map"):

@@ -38,6 +38,7 @@ _ENGINE_OPTIONS = (
     "dtype",
     "trust_remote_code",
     "max_running_requests",
+    "revision",
 )
 _SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "stop", "repetition_penalty")
 

@@ -54,6 +54,7 @@ PASSED_TO_LLM = (
     "max_num_seqs",
     "distributed_executor_backend",
     "quantization",
+    "revision",
 )
 SAMPLING_KEYS = ("temperature", "top_p", "top_k", "repetition_penalty", "seed", "stop")
 
