@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmhb.monitor import ResourceMonitor, summarize_answers
+from vlmhb.run.answer_cache import cache_for_run
 from vlmhb.run.dispatch import Dispatcher, DispatchSettings
 from vlmhb.run.folder import (
     ANSWERS,
@@ -100,8 +101,13 @@ def infer_run(
     on_answer: ProgressHook | None = None,
     on_monitor: Callable[[Any], None] | None = None,
     monitor_interval_s: float = 0.1,
+    cache: bool | None = None,
 ) -> RunRecord:
-    """Answer every sample of a run not answered yet; always leaves a consistent folder."""
+    """Answer every sample of a run not answered yet; always leaves a consistent folder.
+
+    ``cache``: answer identical requests from the answer cache (default: on unless
+    ``VLMHB_NO_CACHE`` is set); the answers reused are counted in ``run.json``.
+    """
     run_dir = prepared.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     previous = read_record(run_dir) if (run_dir / RUN_JSON).is_file() else None
@@ -114,6 +120,7 @@ def infer_run(
     record.started_at = previous.started_at if previous else time.time()
     write_record(run_dir, record)
     log = AnswerLog(run_dir / ANSWERS)
+    cached = cache_for_run(prepared, record.env, log, on_answer, enabled=cache)
     monitor: Any = None  # one sampler for the whole run; it follows a restarted worker
 
     def watch(worker: WorkerProcess) -> None:
@@ -134,13 +141,14 @@ def infer_run(
         DispatchSettings(
             window=max(64, 2 * prepared.run.batch_size), timeout_s=prepared.run.timeout_s
         ),
-        on_answer=on_answer,
+        on_answer=cached.remember if cached else on_answer,
         on_worker=watch,
         run_name=prepared.run_id,
     )
     started = time.monotonic()
     try:
-        dispatcher.run(iter_samples(prepared))
+        samples = iter_samples(prepared)
+        dispatcher.run(cached.filter(samples) if cached else samples)
         record.status = "done"
     except KeyboardInterrupt:
         record.status = "interrupted"
@@ -151,6 +159,9 @@ def infer_run(
         raise
     finally:
         log.close()
+        if cached:
+            cached.cache.close()
+            record.counts["reused"] = cached.stats.reused
         wall_s = time.monotonic() - started
         stats = dispatcher.stats
         if not stats.ready and previous is not None:
