@@ -69,6 +69,8 @@ def print_outcome_line(outcome: RunOutcome) -> None:
 
     p = outcome.prepared
     text = f"[{outcome.status}] {p.run.label} -> {p.run_dir} ({outcome.wall_s:.1f} s)"
+    if outcome.counts.get("reused"):
+        text += f" [{outcome.counts['reused']} answers reused from the cache]"
     if outcome.error:
         text += f": {outcome.error}"
     click.echo(text, err=True)

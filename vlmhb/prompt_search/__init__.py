@@ -6,7 +6,19 @@ document-clustered bootstrap differences to the runner-up and to the default col
 exports the winners merged into one collection.
 """
 
-from vlmhb.prompt_search.candidates import Candidate, SearchSpec, spec_from_plan
+from vlmhb.prompt_search.candidates import (
+    Candidate,
+    SearchSpec,
+    spec_from_options,
+    spec_from_plan,
+)
 from vlmhb.prompt_search.search import SearchOutcome, search_prompts
 
-__all__ = ["Candidate", "SearchOutcome", "SearchSpec", "search_prompts", "spec_from_plan"]
+__all__ = [
+    "Candidate",
+    "SearchOutcome",
+    "SearchSpec",
+    "search_prompts",
+    "spec_from_options",
+    "spec_from_plan",
+]

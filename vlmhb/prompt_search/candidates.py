@@ -162,3 +162,64 @@ def _union(groups: object) -> tuple[str, ...]:
     for group in groups:  # type: ignore[attr-defined]
         seen.update(dict.fromkeys(group))
     return tuple(seen)
+
+
+def parse_candidate(text: str) -> tuple[str | None, str]:
+    """``NAME=SPEC`` or ``SPEC`` (a shipped name, a ``.json`` or a v0.1 ``.csv`` path)."""
+    name, sep, spec = text.partition("=")
+    if sep and name.strip() and not any(ch in name for ch in "/\\"):
+        return name.strip(), spec.strip()
+    return None, text.strip()
+
+
+def spec_from_options(
+    *,
+    dataset: str,
+    backend: str,
+    model: str,
+    collections: Sequence[str],
+    systems: Sequence[str] = (),
+    metric: str = "exact",
+    confirm: float = 0.0,
+    seed: int = 0,
+    n_boot: int = 2000,
+    base_dir: Path = Path("."),
+    **run_options: object,
+) -> SearchSpec:
+    """A search from options: each collection, asked with each system prompt (or its own).
+
+    ``run_options`` are further ``EvalRun`` columns (mode, doc_types, fields, limit, load,
+    generation, max_new_tokens, batch_size, isolation, env).
+    """
+    from pydantic import ValidationError
+
+    source = "command line"
+    try:
+        base = EvalRun(
+            dataset=dataset,
+            backend=backend,  # type: ignore[arg-type]
+            model=model,
+            base_dir=base_dir,
+            source=source,
+            **{k: v for k, v in run_options.items() if v is not None},  # type: ignore[arg-type]
+        )
+    except ValidationError as exc:
+        raise PlanError(
+            [
+                Problem(source, None, ".".join(map(str, e["loc"])) or None, e["msg"])
+                for e in exc.errors(include_url=False)
+            ]
+        ) from exc
+    if not collections:
+        raise PlanError([Problem(source, None, "candidate", "give at least one candidate")])
+    candidates = []
+    for text in collections:
+        name, spec = parse_candidate(text)
+        label = name or candidate_name(spec, None, 0)
+        if not systems:
+            candidates.append(Candidate(label, spec))
+        for index, system in enumerate(systems, start=1):
+            candidates.append(Candidate(f"{label} + system {index}", spec, system))
+    return build_spec(
+        base, candidates, metric=metric, confirm=confirm, seed=seed, n_boot=n_boot, source=source
+    )

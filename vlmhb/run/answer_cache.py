@@ -27,6 +27,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,3 +256,20 @@ def cache_for_run(
         env=env,
     )
     return CachedSamples(AnswerCache(), settings, log, on_answer)
+
+
+@contextmanager
+def cache_setting(enabled: bool) -> Iterator[None]:
+    """Within the block, runs use the answer cache or not (child processes inherit it)."""
+    before = os.environ.get("VLMHB_NO_CACHE")
+    if enabled:
+        os.environ.pop("VLMHB_NO_CACHE", None)
+    else:
+        os.environ["VLMHB_NO_CACHE"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("VLMHB_NO_CACHE", None)
+        else:
+            os.environ["VLMHB_NO_CACHE"] = before
