@@ -67,7 +67,9 @@ def cache_dir() -> Path:
 class AnswerCache:
     """The SQLite store: ``get`` and ``put`` by request key; commits in small groups."""
 
-    def __init__(self, path: Path | None = None, commit_every: int = 64) -> None:
+    def __init__(
+        self, path: Path | None = None, commit_every: int = 64, commit_seconds: float = 0.5
+    ) -> None:
         self.path = path or cache_dir() / CACHE_FILE
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
@@ -75,7 +77,9 @@ class AnswerCache:
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash never corrupts
         self._db.execute(_SCHEMA)
         self._commit_every = commit_every
+        self._commit_seconds = commit_seconds
         self._pending = 0
+        self._since = 0.0
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored response for ``key`` (``text``, tokens, latency...), or None."""
@@ -88,13 +92,17 @@ class AnswerCache:
         """Store one answer (the first one stored for a key wins)."""
         if self._pending == 0:
             self._db.execute("BEGIN IMMEDIATE")
+            self._since = time.monotonic()
         self._db.execute(
             f"INSERT OR IGNORE INTO answers (key, {', '.join(_COLUMNS)}, created) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (key, *(response.get(c) for c in _COLUMNS), time.time()),
         )
         self._pending += 1
-        if self._pending >= self._commit_every:
+        if (
+            self._pending >= self._commit_every
+            or time.monotonic() - self._since >= self._commit_seconds
+        ):
             self.commit()
 
     def commit(self) -> None:
