@@ -117,8 +117,10 @@ def test_request_key_covers_prompt_system_images_and_settings(tmp_path: Path) ->
         backend="hf", model="m", load={}, batch_size=8, env={"lock_hash": "L2", "name": "hf"}
     )
     assert request_key(other_env, sample, images) != key
-    # A sample id or document id is not part of what is asked: the same request elsewhere hits.
-    assert request_key(settings, replace(sample, id="x:f", doc_id="x"), images) == key
+    # The worker sees the request id, document type and field too (OCR answers by field).
+    assert request_key(settings, replace(sample, id="x:f"), images) != key
+    assert request_key(settings, replace(sample, field="g"), images) != key
+    assert request_key(settings, replace(sample, doc_type="snils"), images) != key
 
 
 def test_errors_are_never_cached(tmp_path: Path, write_plan, answer_cache: Path) -> None:

@@ -59,6 +59,8 @@ def _scores(run_dir: Path, metric: str) -> Any:
     if metric not in frame.columns:
         known = ", ".join(c for c in frame.columns if frame[c].dtype.kind == "f")
         raise SearchError(f"unknown metric {metric!r}; per-sample metrics: {known}")
+    if "missing" in frame.columns:  # reference fields the run did not ask (plan filters)
+        frame = frame[~frame["missing"].astype(bool)]
     columns = ["doc_id", "doc_type", "field", metric] + (
         ["cer"] if "cer" in frame.columns and metric != "cer" else []
     )

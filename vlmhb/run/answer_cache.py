@@ -5,8 +5,9 @@ the model (its resolved id or path, the ``revision`` load option, and for a loca
 a fingerprint of its files), the environment it runs in (the env's lock hash, or this
 interpreter under ``local`` isolation, and the vlmhb version whose worker code answers), the
 load settings, the generation settings (with the request mode and the fields asked for), the
-batch size, the system prompt, the prompt text and the content hash of every image. Change
-any of them and the request misses.
+batch size, the system prompt, the prompt text, the content hash of every image, and the rest
+of what the worker is sent (the request id, document type and field). Change any of them
+and the request misses.
 
 The store is one SQLite database in WAL mode under ``$VLMHB_CACHE_DIR`` (default
 ``$VLMHB_HOME/cache``): several runs read and write it at once (writers wait on a busy
@@ -181,6 +182,9 @@ def request_key(settings: str, sample: Sample, images: ImageHashes) -> str:
     """The cache key of one request under a run's settings identity."""
     identity = {
         "settings": settings,
+        # What the worker sees besides the prompt: a backend may answer by field (OCR), and
+        # the echo backend by request id; a dataset's ids are stable across its runs.
+        "request": [sample.id, sample.doc_type, sample.field],
         "generation": sample.generation,
         "system": sample.system,
         "prompt": sample.prompt,
