@@ -260,7 +260,7 @@ def test_plan_rows_of_different_models_are_refused(tmp_path: Path, write_plan) -
             {"dataset": "synth:demo", "backend": "echo", "model": "m2"},
         ]
     )
-    with pytest.raises(PlanError, match=r"plan\.csv.*model"):
+    with pytest.raises(PlanError, match=r"plan\.csv:3:model: a prompt search asks one model"):
         api.search_prompts(plan=plan, runs_dir=tmp_path / "runs")
 
 

@@ -9,7 +9,7 @@ every difference is also reported against it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,15 +77,7 @@ def build_spec(
     chosen = list(candidates)
     if not any(c.is_default for c in chosen):
         chosen.insert(0, Candidate(DEFAULT_NAME))
-    names = [c.name for c in chosen]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise PlanError(
-            [
-                Problem(source, None, "candidate", f"duplicate candidate name {n!r}")
-                for n in duplicates
-            ]
-        )
+    _check_unique([c.name for c in chosen], source, "candidate")
     runs = tuple(
         (
             c,
@@ -120,7 +112,13 @@ def spec_from_plan(
     name = str(plan)
     first = rows[0]
     problems = [
-        Problem(name, None, column, f"a prompt search needs one {column}; {row.source} differs")
+        Problem(
+            name,
+            int(row.source.rsplit(":", 1)[1]),
+            column,
+            f"a prompt search asks one {column}: {getattr(row, column)!r} differs from "
+            f"the first row's {getattr(first, column)!r}",
+        )
         for row in rows[1:]
         for column in _SHARED
         if getattr(row, column) != getattr(first, column)
@@ -148,18 +146,22 @@ def spec_from_plan(
             }
         )
         candidates.insert(0, (Candidate(DEFAULT_NAME), default_run))
-    names = [c.name for c, _ in candidates]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise PlanError(
-            [Problem(name, None, "name", f"two rows are both named {n!r}") for n in duplicates]
-        )
+    _check_unique([c.name for c, _ in candidates], name, "name")
     return SearchSpec(tuple(candidates), metric, confirm, seed, n_boot, source=name)
 
 
-def _union(groups: object) -> tuple[str, ...]:
+def _check_unique(names: list[str], source: str, column: str) -> None:
+    """Candidate names must tell the candidates apart (they key the results)."""
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise PlanError(
+            [Problem(source, None, column, f"duplicate candidate name {n!r}") for n in duplicates]
+        )
+
+
+def _union(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
-    for group in groups:  # type: ignore[attr-defined]
+    for group in groups:
         seen.update(dict.fromkeys(group))
     return tuple(seen)
 

@@ -203,7 +203,8 @@ def _finish_monitor(
         summary.update(monitor.summary())
     summary.update(
         summarize_answers(
-            iter_jsonl(run_dir / ANSWERS),
+            # Throughput and latency describe the model: answers from the cache are left out.
+            (line for line in iter_jsonl(run_dir / ANSWERS) if not line.get("cached")),
             wall_s,
             len(prepared.documents),
             energy_j=summary.get("energy_j"),
