@@ -79,7 +79,7 @@ class AnswerCache:
         self._db.execute(_SCHEMA)
         self._commit_every = commit_every
         self._commit_seconds = commit_seconds
-        self._pending = 0
+        self._buffer: list[tuple[Any, ...]] = []
         self._since = 0.0
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -90,27 +90,36 @@ class AnswerCache:
         return dict(zip(_COLUMNS, row, strict=True)) if row else None
 
     def put(self, key: str, response: dict[str, Any]) -> None:
-        """Store one answer (the first one stored for a key wins)."""
-        if self._pending == 0:
-            self._db.execute("BEGIN IMMEDIATE")
+        """Store one answer (the first one stored for a key wins).
+
+        Answers wait in memory and go in with one short transaction every ``commit_every``
+        answers or ``commit_seconds``: no lock is held while a model thinks.
+        """
+        if not self._buffer:
             self._since = time.monotonic()
-        self._db.execute(
-            f"INSERT OR IGNORE INTO answers (key, {', '.join(_COLUMNS)}, created) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (key, *(response.get(c) for c in _COLUMNS), time.time()),
-        )
-        self._pending += 1
+        self._buffer.append((key, *(response.get(c) for c in _COLUMNS), time.time()))
         if (
-            self._pending >= self._commit_every
+            len(self._buffer) >= self._commit_every
             or time.monotonic() - self._since >= self._commit_seconds
         ):
             self.commit()
 
     def commit(self) -> None:
-        """Make stored answers durable and visible to other runs."""
-        if self._pending:
-            self._db.execute("COMMIT")
-            self._pending = 0
+        """Write the waiting answers: durable, and visible to other runs."""
+        if not self._buffer:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(
+                f"INSERT OR IGNORE INTO answers (key, {', '.join(_COLUMNS)}, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                self._buffer,
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        self._buffer.clear()
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
