@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vlmhb.errors import VlmhbError
 from vlmhb.run.answer_cache import cache_setting
 from vlmhb.run.execute import RunOutcome, execute_run, read_overall
 from vlmhb.run.folder import RUN_JSON
 from vlmhb.run.prepare import PreparedRun, prepare_plan
+
+if TYPE_CHECKING:  # the prompt search (pandas, numpy) loads only when a search runs
+    from vlmhb.prompt_search import SearchOutcome
 
 __all__ = [
     "PlanOutcome",
@@ -142,13 +145,13 @@ def search_prompts(
     progress: bool | None = False,
     on_run: Any = None,
     **run_options: Any,
-) -> Any:
+) -> SearchOutcome:
     """The best prompt per document type and field (``vlmhb prompts search``).
 
     Candidates come from ``plan`` (rows of one model differing in prompts/system prompt; a
     v0.1 ``user_config_prompt_eval.csv`` reads so) or from ``dataset``/``backend``/``model``
     with ``candidates`` (``[NAME=]SPEC``) × ``systems``; ``run_options`` are further plan
-    columns (mode, limit, load, ...). Returns ``vlmhb.prompt_search.SearchOutcome``.
+    columns (mode, limit, load, ...).
     """
     from vlmhb import prompt_search
 
