@@ -314,3 +314,74 @@ def test_v01_collection_placeholders_are_checked_with_their_line(tmp_path: Path)
     )
     with pytest.raises(PromptError, match=r"c\.csv:3:prompt: unknown placeholder \{feild\}"):
         read_v01_collection(path)
+
+
+def test_candidates_times_system_prompts_with_the_default_first() -> None:
+    from vlmhb.prompt_search import spec_from_options
+
+    spec = spec_from_options(
+        dataset="synth:demo",
+        backend="echo",
+        model="m",
+        collections=["terse=a.json", "b.csv"],
+        systems=["Кратко.", "Подробно."],
+        mode="document",
+        limit=2,
+    )
+    names = [c.name for c, _ in spec.runs]
+    assert names == [
+        "default",
+        "terse + system 1",
+        "terse + system 2",
+        "b + system 1",
+        "b + system 2",
+    ]
+    runs = dict((c.name, r) for c, r in spec.runs)
+    assert (
+        runs["b + system 2"].system_prompt == "Подробно."
+        and runs["b + system 2"].prompts == "b.csv"
+    )
+    assert runs["default"].prompts is None and runs["default"].system_prompt is None
+    assert all(r.mode == "document" and r.limit == 2 for r in runs.values())
+    with pytest.raises(PlanError, match="duplicate candidate name 'x'"):
+        spec_from_options(
+            dataset="synth:demo", backend="echo", model="m", collections=["x=a.json", "x=b.json"]
+        )
+
+
+def test_lower_is_better_metrics_pick_the_lowest_error() -> None:
+    import pandas as pd
+
+    from vlmhb.prompt_search.select import select_winners
+
+    def frame(errors: list[float]) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "doc_id": [f"d{i}" for i in range(len(errors))],
+                "doc_type": "passport",
+                "field": "surname",
+                "cer": errors,
+            }
+        )
+
+    docs = frozenset(f"d{i}" for i in range(6))
+    selections = select_winners(
+        {
+            "default": frame([0.5] * 6),
+            "good": frame([0.0] * 6),
+            "noisy": frame([0.0, 0.0, 1.0] * 2),
+        },
+        ["default", "good", "noisy"],
+        "default",
+        "cer",
+        docs,
+        frozenset(),
+        seed=3,
+    )
+    field = next(s for s in selections if s.field == "surname")
+    assert field.winner == "good" and field.runner_up == "noisy"
+    assert field.vs_default.value == -0.5 and field.default_verdict == "win"
+    # good beats noisy on two documents of six: a resample without them is too likely (4/6)^6
+    # for the difference to be told from zero. A tie, however good the mean looks.
+    assert field.vs_runner_up.value == pytest.approx(-1 / 3)
+    assert field.vs_runner_up.high == 0.0 and field.verdict == "tie"
