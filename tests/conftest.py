@@ -37,9 +37,24 @@ def _session_home(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(_session_home: Path, monkeypatch: pytest.MonkeyPatch):
+def _isolated_home(
+    _session_home: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+):
     """Each test starts from the session's home, whatever an earlier test set."""
     monkeypatch.setenv("VLMHB_HOME", str(_session_home))
+    # The answer cache is off unless a test turns it on (fixture ``answer_cache``): elsewhere a
+    # cached answer would bypass the worker behaviour (restarts, timeouts, resources) under test.
+    monkeypatch.setenv("VLMHB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "answer-cache"))
+    monkeypatch.setenv("VLMHB_NO_CACHE", "1")
+
+
+@pytest.fixture
+def answer_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The answer cache on, in a folder of this test's own; returns the folder."""
+    folder = tmp_path / "answer-cache"
+    monkeypatch.setenv("VLMHB_CACHE_DIR", str(folder))
+    monkeypatch.delenv("VLMHB_NO_CACHE", raising=False)
+    return folder
 
 
 def write_png(path: Path, text: str = "x") -> None:

@@ -8,23 +8,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vlmhb.errors import VlmhbError
+from vlmhb.run.answer_cache import cache_setting
 from vlmhb.run.execute import RunOutcome, execute_run, read_overall
 from vlmhb.run.folder import RUN_JSON
 from vlmhb.run.prepare import PreparedRun, prepare_plan
 
 if TYPE_CHECKING:
     from vlmhb.executors.slurm import SlurmOptions
+    from vlmhb.prompt_search import SearchOutcome  # pandas, numpy: loaded only for a search
 
 __all__ = [
     "PlanOutcome",
     "RunOutcome",
+    "cache_setting",
     "execute_run",
     "prepare_plan",
     "read_overall",
     "run_plan",
+    "search_prompts",
     "write_report",
 ]
 
@@ -153,3 +157,65 @@ def write_report(run_dirs: list[Path], out_html: Path) -> Path:
     out_html.parent.mkdir(parents=True, exist_ok=True)
     result = build_report(run_dirs, out_html, out_html.with_name("summary.md"))
     return result.html
+
+
+def search_prompts(
+    *,
+    plan: Path | str | None = None,
+    dataset: str | None = None,
+    backend: str | None = None,
+    model: str | None = None,
+    candidates: tuple[str, ...] | list[str] = (),
+    systems: tuple[str, ...] | list[str] = (),
+    metric: str = "exact",
+    confirm: float = 0.0,
+    seed: int = 0,
+    n_boot: int = 2000,
+    runs_dir: Path = Path("runs"),
+    out_dir: Path | None = None,
+    isolation: str | None = None,
+    cache: bool = True,
+    report: bool = True,
+    progress: bool | None = False,
+    on_run: Any = None,
+    **run_options: Any,
+) -> SearchOutcome:
+    """The best prompt per document type and field (``vlmhb prompts search``).
+
+    Candidates come from ``plan`` (rows of one model differing in prompts/system prompt; a
+    v0.1 ``user_config_prompt_eval.csv`` reads so) or from ``dataset``/``backend``/``model``
+    with ``candidates`` (``[NAME=]SPEC``) × ``systems``; ``run_options`` are further plan
+    columns (mode, limit, load, ...).
+    """
+    from vlmhb import prompt_search
+
+    if plan is not None:
+        spec = prompt_search.spec_from_plan(
+            plan, metric=metric, confirm=confirm, seed=seed, n_boot=n_boot, isolation=isolation
+        )
+    else:
+        if not (dataset and backend and model):
+            raise VlmhbError("a prompt search needs a plan, or a dataset, a backend and a model")
+        spec = prompt_search.spec_from_options(
+            dataset=dataset,
+            backend=backend,
+            model=model,
+            collections=list(candidates),
+            systems=list(systems),
+            metric=metric,
+            confirm=confirm,
+            seed=seed,
+            n_boot=n_boot,
+            base_dir=Path.cwd(),
+            isolation=isolation,
+            **run_options,
+        )
+    with cache_setting(cache):
+        return prompt_search.search_prompts(
+            spec,
+            runs_dir=runs_dir,
+            out_dir=out_dir,
+            report=report,
+            progress=progress,
+            on_run=on_run,
+        )

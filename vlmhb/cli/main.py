@@ -27,6 +27,11 @@ LAZY_COMMANDS = {
     "env": ("vlmhb.cli.env", "env", "Lock, build, check and list the per-model venvs."),
     "data": ("vlmhb.cli.data", "data", "Generate, check and import datasets."),
     "models": ("vlmhb.cli.models", "models", "List the known models and their envs."),
+    "prompts": (
+        "vlmhb.cli.prompts",
+        "prompts",
+        "Search the best prompt per document type and field.",
+    ),
 }
 
 
@@ -74,6 +79,19 @@ isolation_option = click.option(
     help="Default isolation for rows that do not say (venv: locked env per model; "
     "local: this interpreter). [default: local]",
 )
+no_cache_option = click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Ask the model every request again (no answers from the answer cache).",
+)
+
+
+def set_cache(enabled: bool) -> None:
+    """Turn the answer cache off for this command and the processes it starts."""
+    if not enabled:
+        import os
+
+        os.environ["VLMHB_NO_CACHE"] = "1"
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -153,6 +171,7 @@ def main() -> None:
     default=None,
     help="Write JUnit XML: a testcase per run and per threshold.",
 )
+@no_cache_option
 @reports_errors
 def run(
     plan: Path,
@@ -170,6 +189,7 @@ def run(
     time_limit: str,
     fail_under: tuple[str, ...],
     junit: Path | None,
+    no_cache: bool,
 ) -> None:
     """Run every evaluation run of PLAN (a native or VLMHyperBench v0.1 CSV).
 
@@ -188,6 +208,7 @@ def run(
     from vlmhb.gate.junit import write_junit
 
     thresholds = gate.parse_thresholds(fail_under)
+    set_cache(not no_cache)
     slurm = None
     if executor == "slurm":
         from vlmhb.executors.slurm import SlurmOptions, parse_minutes
@@ -279,12 +300,14 @@ def compare(
 @click.argument("target", type=click.Path(exists=True, path_type=Path))
 @runs_dir_option
 @isolation_option
+@no_cache_option
 @reports_errors
-def infer(target: Path, runs_dir: Path, isolation: str | None) -> None:
+def infer(target: Path, runs_dir: Path, isolation: str | None, no_cache: bool) -> None:
     """Answers only: resume inference of a run folder, or of every run of a plan."""
     from vlmhb.cli.tables import print_inferred
     from vlmhb.run import rerun as stages
 
+    set_cache(not no_cache)
     print_inferred(stages.infer_target(target, runs_dir=runs_dir, isolation=isolation))
 
 

@@ -95,6 +95,8 @@ def print_outcome_line(outcome: RunOutcome) -> None:
     note = reuse_note(outcome.counts, p.run_id)
     if note:
         text += f": {note}"
+    if outcome.counts.get("reused"):
+        text += f" [{outcome.counts['reused']} answers reused from the cache]"
     phases = describe_timings(read_run_json(p.run_dir))
     if phases:
         text += f"\n    {phases}"

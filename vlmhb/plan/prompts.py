@@ -42,10 +42,11 @@ class _Strict(BaseModel):
 
 
 class FieldPrompt(_Strict):
-    """One field of a document type: its human label and (optionally) its own prompt."""
+    """One field of a document type: its human label, optionally its own prompt and system."""
 
     label: str | None = None
     prompt: str | None = None
+    system: str | None = None  # field mode only; a merged prompt search sets it per field
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -120,14 +121,14 @@ class PromptCollection:
             raise ValueError("field mode needs a field")
         kind = self.model.doc_types.get(doc_type, DocTypePrompts())
         values = {"doc_type": doc_type, "doc_type_label": kind.label or doc_type}
-        template: str | None
+        system = kind.system or self.model.system
+        template = self.template(doc_type, field, mode)
         if mode == "field":
             assert field is not None
             spec = kind.fields.get(field)
-            template = (spec.prompt if spec else None) or kind.field or self.model.defaults.field
+            system = (spec.system if spec else None) or system
             values |= {"field": field, "field_label": self.field_label(doc_type, field)}
         else:
-            template = getattr(kind, mode) or getattr(self.model.defaults, mode)
             labels = {name: self.field_label(doc_type, name) for name in fields}
             values |= {
                 "fields": ", ".join(fields),
@@ -139,7 +140,15 @@ class PromptCollection:
                 [Problem(self.source, None, f"defaults.{mode}", "no template for this mode")]
             )
         prompt = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
-        return RenderedPrompt(kind.system or self.model.system, prompt)
+        return RenderedPrompt(system, prompt)
+
+    def template(self, doc_type: str, field: str | None, mode: str) -> str | None:
+        """The unrendered template one request of ``mode`` uses (None: the mode has none)."""
+        kind = self.model.doc_types.get(doc_type, DocTypePrompts())
+        if mode == "field":
+            spec = kind.fields.get(field or "")
+            return (spec.prompt if spec else None) or kind.field or self.model.defaults.field
+        return getattr(kind, mode) or getattr(self.model.defaults, mode)
 
 
 def _template_problems(model: CollectionModel, source: str) -> list[Problem]:
@@ -224,6 +233,17 @@ def v01_csv_to_native(path: Path) -> dict[str, Any]:
                 )
             )
             continue
+        for used in _PLACEHOLDER.findall(row.prompt):
+            if used not in PLACEHOLDERS["field"]:
+                allowed = ", ".join(sorted(PLACEHOLDERS["field"]))
+                problems.append(
+                    Problem(
+                        str(path),
+                        row.line,
+                        "prompt",
+                        f"unknown placeholder {{{used}}} (allowed: {allowed})",
+                    )
+                )
         meta = {"cer": row.cer} if row.cer else {}
         fields[question_type] = {"label": question_type, "prompt": row.prompt, "meta": meta}
     if problems:

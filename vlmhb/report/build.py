@@ -139,6 +139,7 @@ def build_report(
     from vlmhb.report.drilldown import MAX_CELLS, build_drilldown
     from vlmhb.report.html import drill_controls, gaps_html, leaderboard_html, render_page, section
     from vlmhb.report.markdown import render_summary
+    from vlmhb.report.prompts import prompt_sections
     from vlmhb.report.run_data import load_runs
 
     runs = load_runs([Path(p) for p in run_dirs])
@@ -157,6 +158,7 @@ def build_report(
         ("gaps", f"Gaps ({len(gaps)})", section("gaps", "Gaps", gaps_html(gaps))),
     ]
     sections += _chart_sections(runs, board)
+    sections += prompt_sections(run_dirs)
     sections.append(
         (
             "drilldown",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmhb.monitor import ResourceMonitor, summarize_answers
+from vlmhb.run.answer_cache import cache_for_run
 from vlmhb.run.dispatch import Dispatcher, DispatchSettings
 from vlmhb.run.folder import (
     ANSWERS,
@@ -73,8 +74,13 @@ def infer_run(
     on_answer: ProgressHook | None = None,
     on_monitor: Callable[[Any], None] | None = None,
     monitor_interval_s: float = 0.1,
+    cache: bool | None = None,
 ) -> RunRecord:
-    """Answer every sample of a run not answered yet; always leaves a consistent folder."""
+    """Answer every sample of a run not answered yet; always leaves a consistent folder.
+
+    ``cache``: answer identical requests from the answer cache (default: on unless
+    ``VLMHB_NO_CACHE`` is set); the answers reused are counted in ``run.json``.
+    """
     run_dir = prepared.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     previous = read_record(run_dir) if (run_dir / RUN_JSON).is_file() else None
@@ -90,6 +96,7 @@ def infer_run(
     write_record(run_dir, record)
     secrets = secret_values(prepared.run.load)
     log = MaskedAnswerLog(run_dir / ANSWERS, secrets)  # a key never reaches the disk
+    cached = cache_for_run(prepared, record.env, log, on_answer, enabled=cache)
     monitor: Any = None  # one sampler for the whole run; it follows a restarted worker
 
     def watch(worker: WorkerProcess) -> None:
@@ -108,12 +115,13 @@ def infer_run(
         log,
         run_dir / WORKER_LOG,
         DispatchSettings(timeout_s=prepared.run.timeout_s),
-        on_answer=on_answer,
+        on_answer=cached.remember if cached else on_answer,
         on_worker=watch,
         run_name=prepared.run_id,
     )
     try:
-        dispatcher.run(iter_samples(prepared))
+        samples = iter_samples(prepared)
+        dispatcher.run(cached.filter(samples) if cached else samples)
         record.status = "done"
     except KeyboardInterrupt:
         record.status = "interrupted"
@@ -124,6 +132,9 @@ def infer_run(
         raise
     finally:
         log.close()
+        if cached:
+            cached.cache.close()
+            record.counts["reused"] = cached.stats.reused
         stats = dispatcher.stats
         wall_s = time.monotonic() - began
         if stats.ready or previous is None:
@@ -182,7 +193,8 @@ def _finish_monitor(
         summary.update(monitor.summary())
     summary.update(
         summarize_answers(
-            iter_jsonl(run_dir / ANSWERS),
+            # Throughput and latency describe the model: answers from the cache are left out.
+            (line for line in iter_jsonl(run_dir / ANSWERS) if not line.get("cached")),
             generation_s,
             len(prepared.documents),
             energy_j=summary.get("energy_j"),

@@ -2,7 +2,11 @@
 
 What tests and the harness benchmark use. Its load options make the failure modes a real
 backend has reproducible on purpose: a slow answer, a hang, a crash, a library that prints
-to stdout, memory held by the process, a helper process it started.
+to stdout, memory held by the process, a helper process it started. ``oracle`` (a native
+dataset folder or its ``annotations.jsonl``) with ``oracle_marker`` makes the answer depend on
+the prompt: a prompt containing the marker is answered with the reference (the field's value,
+or all fields as JSON in document mode), any other prompt with the prompt itself, so a prompt
+search has winners known in advance.
 
 With ``continuous: true`` it behaves as a continuously batching engine (the worker's
 continuous path, as vLLM's): ``max_num_seqs`` requests run at once, each one takes
@@ -12,10 +16,12 @@ behind them is admitted as slots free up.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from vlmhb.worker.backends.base import Finished, LoadInfo, Result, check_image
 from vlmhb.worker.protocol import Init, Request, Response
@@ -33,6 +39,7 @@ class EchoBackend:
         self._running: list[list] = []  # [request, steps left, submitted at]
         self._waiting: list[list] = []
         self._child: subprocess.Popen[bytes] | None = None
+        self._references: dict[str, dict[str, str]] = {}
 
     def load(self, init: Init) -> LoadInfo:
         self.options = dict(init.load)
@@ -47,6 +54,8 @@ class EchoBackend:
         megabytes = int(self.options.get("allocate_mb", 0))
         if megabytes:
             self._ballast = bytearray(os.urandom(1024)) * (megabytes * 1024)
+        if self.options.get("oracle"):
+            self._references = _read_references(Path(self.options["oracle"]))
         return LoadInfo(device="cpu", versions={"python": sys.version.split()[0]})
 
     def generate(self, batch: list[Request]) -> list[Result]:
@@ -75,6 +84,9 @@ class EchoBackend:
         text = opts.get("answer", request.prompt)
         if opts.get("answer_field") and request.field:
             text = request.field
+        oracle_marker = opts.get("oracle_marker")
+        if self._references and oracle_marker and oracle_marker in request.prompt:
+            text = self._reference(request)
         max_tokens = request.generation.get("max_new_tokens")
         words = text.split()
         finish = "stop"
@@ -87,6 +99,13 @@ class EchoBackend:
             output_tokens=min(len(words), int(max_tokens or len(words))),
             finish_reason=finish,
         )
+
+    def _reference(self, request: Request) -> str:
+        """The reference answer of a request (its id is ``doc_id:field`` in field mode)."""
+        if request.field:
+            doc_id = request.id.removesuffix(f":{request.field}")
+            return str(self._references.get(doc_id, {}).get(request.field, ""))
+        return json.dumps(self._references.get(request.id, {}), ensure_ascii=False)
 
     # -- the continuous path ------------------------------------------------------------------
 
@@ -123,3 +142,16 @@ class EchoBackend:
         if self._child is not None:
             self._child.kill()
             self._child.wait()
+
+
+def _read_references(path: Path) -> dict[str, dict[str, str]]:
+    """{doc id: fields} from a native ``annotations.jsonl`` (or the folder holding it)."""
+    if path.is_dir():
+        path = path / "annotations.jsonl"
+    references = {}
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                document = json.loads(line)
+                references[str(document["id"])] = document.get("fields", {})
+    return references
