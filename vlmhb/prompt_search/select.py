@@ -11,8 +11,8 @@ runner-up and default are scored again, with the winner-minus-default difference
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +51,9 @@ class Selection:
     vs_runner_up: Estimate | None
     vs_default: Estimate | None
     default_verdict: str  # win | tie | is-default
-    confirm: dict[str, Estimate] = dataclasses.field(default_factory=dict)  # winner, runner-up, default
+    confirm: dict[str, Estimate] = dataclasses.field(
+        default_factory=dict
+    )  # winner, runner-up, default
     confirm_vs_default: Estimate | None = None
 
 
