@@ -200,7 +200,7 @@ def run(
 @click.argument("run_b", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
     "--metrics",
-    default="exact,anls,cer",
+    default="exact,anls,cer,valid_but_wrong",
     show_default=True,
     help="by_sample columns to compare (comma-separated).",
 )

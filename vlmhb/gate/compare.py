@@ -22,7 +22,9 @@ from typing import Any
 from vlmhb.errors import VlmhbError
 
 ALL_FIELDS = "(all)"
-LOWER_IS_BETTER = frozenset({"cer", "wer", "ned", "cer_raw"})
+LOWER_IS_BETTER = frozenset({"cer", "wer", "ned", "cer_raw", "valid_but_wrong", "invalid"})
+# Columns added after a run may have been scored: absent ones compare as nothing (no rows).
+LATER_COLUMNS = frozenset({"valid_but_wrong", "invalid"})
 KEY = ["doc_id", "field"]
 
 
@@ -70,6 +72,9 @@ def _load(run_dir: Path, metrics: Sequence[str]) -> Any:
     if not path.exists():
         raise CompareError(f"{run_dir}: no metrics/by_sample.parquet; score it with vlmhb eval")
     frame = pd.read_parquet(path)
+    frame = frame.assign(
+        **{m: float("nan") for m in LATER_COLUMNS & set(metrics) if m not in frame.columns}
+    )
     missing = [m for m in metrics if m not in frame.columns]
     if missing:
         raise CompareError(f"{run_dir}: by_sample has no column {', '.join(missing)}")

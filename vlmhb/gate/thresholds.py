@@ -4,7 +4,7 @@ A threshold is ``[KEY=VALUE:]... METRIC OP NUMBER``:
 
 * ``exact_match=0.8`` — every run: exact match at least 0.8. A bare ``=`` means "at least"
   for a metric where higher is better and "at most" where lower is better (CER, WER, NED,
-  the ``*_rate`` metrics), so ``cer_micro=0.1`` is CER ≤ 0.1.
+  the ``*_rate`` metrics, ``valid_but_wrong``), so ``cer_micro=0.1`` is CER ≤ 0.1.
 * ``cer_micro<=0.1``, ``anls>0.5`` — an explicit comparison (``>=``, ``<=``, ``>``, ``<``).
 * ``model=tesseract-rus:field=surname:exact_match=0.9`` — selectors narrow the check:
   ``run`` (run id or plan ``name``), ``model``, ``backend`` pick runs (shell globs allowed:
@@ -32,7 +32,7 @@ from vlmhb.errors import VlmhbError
 EXIT_GATE = 3
 RUN_KEYS = ("run", "model", "backend")
 ROW_KEYS = ("field", "doc_type")
-LOWER_IS_BETTER = re.compile(r"^(cer|wer|ned)(_|$)|_rate$|^mixed_script_answers$")
+LOWER_IS_BETTER = re.compile(r"^(cer|wer|ned)(_|$)|_rate$|^mixed_script_answers$|^valid_but_wrong$")
 _CONDITION = re.compile(r"^\s*([A-Za-z][\w.-]*)\s*(>=|<=|>|<|=)\s*([-+0-9.eE]+)\s*$")
 
 

@@ -8,7 +8,7 @@ decorated with :func:`metric` (see ``_text.py`` for the built-in ones).
 
 from __future__ import annotations
 
-from vlmhb.metrics import _text  # noqa: F401  (registers the built-in metrics)
+from vlmhb.metrics import _text, _validity  # noqa: F401  (register the built-in metrics)
 from vlmhb.metrics._document import parse_document_answer
 from vlmhb.metrics._errors import MetricsInputError
 from vlmhb.metrics._normalize import RAW, Normalization, is_mixed_script, normalize_text

@@ -4,7 +4,9 @@
 A metric that also returns a numerator and a denominator per sample (edits and reference
 length for CER) is aggregated twice, labelled: ``<name>_micro`` (sum of numerators over sum of
 denominators) and ``<name>_macro`` (mean of per-sample values); otherwise as the plain mean.
-Plan names are looked up case-insensitively, so the v0.1 names ``CER``, ``WER``, ``BLEU`` work.
+A ``ratio`` metric's numerator/denominator give one plain ``<name>`` row (a rate over the
+samples it applies to, e.g. typed fields only). Plan names are looked up case-insensitively,
+so the v0.1 names ``CER``, ``WER``, ``BLEU`` work.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class MetricSpec:
     core: bool
     aliases: tuple[str, ...]
     description: str
+    ratio: bool = False
 
     def aggregate_names(self, micro: bool) -> list[str]:
         """Names of the aggregate rows this metric produces."""
@@ -60,6 +63,7 @@ def metric(
     column: str | None = None,
     core: bool = False,
     aliases: Iterable[str] = (),
+    ratio: bool = False,
 ) -> Callable[[MetricFunction], MetricFunction]:
     """Register ``function`` as metric ``name``; ``core`` metrics are always computed."""
 
@@ -71,6 +75,7 @@ def metric(
             column=column or name,
             core=core,
             aliases=tuple(aliases),
+            ratio=ratio,
             description=(function.__doc__ or "").strip().splitlines()[0]
             if function.__doc__
             else "",

@@ -25,6 +25,8 @@ from vlmhb.metrics._registry import MetricSpec, resolve_metrics
 from vlmhb.metrics._runfolder import read_run
 from vlmhb.metrics._samples import TEXT_FIELD, Samples, build_samples
 from vlmhb.metrics._text import PairBatch, cer, exact_match
+from vlmhb.metrics._validity import classify, sample_types
+from vlmhb.validity import NORMALIZER_KIND
 
 VERSION = 1
 TABLES = {"by_field": "field", "by_doc_type": "doc_type", "by_tag": "tag", "overall": None}
@@ -57,7 +59,10 @@ def _units_for_metrics(
     for spec in specs:
         values = spec.function(batch)
         columns[spec.column] = values.per_sample
-        if values.numerator is not None and values.denominator is not None:
+        if values.numerator is not None and values.denominator is not None and spec.ratio:
+            units[num(spec.name)], units[den(spec.name)] = values.numerator, values.denominator
+            aggregates.append(Aggregate(spec.name))
+        elif values.numerator is not None and values.denominator is not None:
             micro, macro = spec.aggregate_names(micro=True)
             units[num(micro)], units[den(micro)] = values.numerator, values.denominator
             units[num(macro)], units[den(macro)] = values.per_sample, ones
@@ -153,9 +158,13 @@ def score_run(
     if not samples.sample_id:
         where = str(run_dir / "references.jsonl")
         raise MetricsInputError(f"nothing to score in {inputs.mode} mode", file=where)
-    kinds = [_kind(name) for name in samples.field]
+    types = sample_types(samples, inputs.references)
+    kinds = [
+        NORMALIZER_KIND.get(t) or _kind(name) for t, name in zip(types, samples.field, strict=True)
+    ]
     answer_norm = _normalize_all(samples.answer, kinds, settings)
     reference_norm = _normalize_all(samples.reference, kinds, settings)
+    validity = classify(samples.doc_id, samples.field, types, answer_norm, reference_norm)
     mixed = np.array([is_mixed_script(a) for a in samples.answer], float)
     frame = pd.DataFrame(
         {
@@ -173,8 +182,9 @@ def score_run(
         }
     )
     columns, aggregates, units = _units_for_metrics(
-        frame, specs, PairBatch(answer_norm, reference_norm)
+        frame, specs, PairBatch(answer_norm, reference_norm, validity.verdicts)
     )
+    frame = frame.assign(field_type=types, validity=validity.verdicts, invalid_why=validity.reasons)
     raw = PairBatch(samples.answer, samples.reference)
     raw_cer, raw_exact = cer(raw), exact_match(raw)
     frame = frame.assign(**columns, cer_raw=raw_cer.per_sample, exact_raw=raw_exact.per_sample)
@@ -235,6 +245,7 @@ def score_run(
         "unmatched_answers": inputs.unmatched_answers,
         "docs_without_text": samples.docs_without_text,
         "mixed_script_answers": int(mixed.sum()),
+        "invalid_references": validity.invalid_references,
         "overall": {row.metric: row.value for row in tables["overall"].itertuples()},
     }
     partial = out / ".metrics.json.tmp"

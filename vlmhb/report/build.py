@@ -128,6 +128,7 @@ def build_report(
     from vlmhb.report.html import drill_controls, gaps_html, leaderboard_html, render_page, section
     from vlmhb.report.markdown import render_summary
     from vlmhb.report.run_data import load_runs
+    from vlmhb.report.validity import validity_section
 
     runs = load_runs([Path(p) for p in run_dirs])
     board = tables.leaderboard(runs)
@@ -145,6 +146,7 @@ def build_report(
         ("gaps", f"Gaps ({len(gaps)})", section("gaps", "Gaps", gaps_html(gaps))),
     ]
     sections += _chart_sections(runs, board)
+    sections.append(validity_section(runs))
     sections.append(
         (
             "drilldown",

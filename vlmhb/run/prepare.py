@@ -166,6 +166,7 @@ def write_references(prepared: PreparedRun) -> Path:
                         "text": document.text,
                         "tags": list(document.tags),
                         "images": [str(image) for image in document.images],
+                        "field_types": document.meta.get("field_types") or {},
                     },
                     ensure_ascii=False,
                 )
