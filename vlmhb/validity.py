@@ -296,9 +296,9 @@ DOC_TYPE_FIELDS: dict[str, dict[str, str]] = {
     },
     "invoice": {
         "date": "date",
-        "seller_inn": "inn_org",
+        "seller_inn": "inn",
         "seller_kpp": "kpp",
-        "buyer_inn": "inn_org",
+        "buyer_inn": "inn",
         "buyer_kpp": "kpp",
         "total": "amount",
     },

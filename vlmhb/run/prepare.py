@@ -129,6 +129,9 @@ def iter_samples(prepared: PreparedRun) -> Iterator[Sample]:
             generation = dict(base_generation, mode=run.mode)
             if run.mode == "document":
                 generation["fields"] = fields
+            zone = (document.meta.get("bboxes") or {}).get(field_name) if field_name else None
+            if isinstance(zone, list) and len(zone) == 4:
+                generation["zone"] = zone  # the field's box, for zonal OCR (tesseract backend)
             yield Sample(
                 id=f"{document.id}:{field_name}" if field_name else str(document.id),
                 doc_id=str(document.id),
