@@ -65,6 +65,12 @@ runs_dir_option = click.option(
     show_default=True,
     help="Where run folders are written.",
 )
+redact_option = click.option(
+    "--redact/--no-redact",
+    default=None,
+    help="Leave document values and images out of the report and summary.md "
+    "[default: redact unless every document is vlmhb-generated; a plan's redact column].",
+)
 isolation_option = click.option(
     "--isolation",
     type=click.Choice(["venv", "local"]),
@@ -133,6 +139,7 @@ def main() -> None:
     default=None,
     help="Write JUnit XML: a testcase per run and per threshold.",
 )
+@redact_option
 @reports_errors
 def run(
     plan: Path,
@@ -148,6 +155,7 @@ def run(
     time_limit: str,
     fail_under: tuple[str, ...],
     junit: Path | None,
+    redact: bool | None,
 ) -> None:
     """Run every evaluation run of PLAN (a native or VLMHyperBench v0.1 CSV).
 
@@ -177,6 +185,7 @@ def run(
         executor=executor,
         slurm=slurm,
         on_outcome=print_outcome_line,
+        redact=redact,
     )
     if dry_run:
         print_dry_run(result)
@@ -277,12 +286,13 @@ def eval_(run_dirs: tuple[Path, ...], metrics: str | None, isolation: str | None
     default=Path("report.html"),
     show_default=True,
 )
+@redact_option
 @reports_errors
-def report(run_dirs: tuple[Path, ...], output: Path) -> None:
+def report(run_dirs: tuple[Path, ...], output: Path, redact: bool | None) -> None:
     """Report only: one self-contained HTML page and summary.md from run folders."""
     from vlmhb.api import write_report
 
-    click.echo(str(write_report(list(run_dirs), output)))
+    click.echo(str(write_report(list(run_dirs), output, redact=redact)))
 
 
 @main.command()

@@ -154,6 +154,12 @@ def prepare_plan(
     return [prepare_run(run, runs_dir) for run in runs]
 
 
+def _generator(meta: dict[str, Any]) -> str | None:
+    """``vlmhb-synth-<version>`` for documents of vlmhb's generator (reports may show them)."""
+    version = meta.get("generator")
+    return f"vlmhb-synth-{version}" if isinstance(version, int) and meta.get("source_id") else None
+
+
 def write_references(prepared: PreparedRun) -> Path:
     """``references.jsonl``: the ground truth of the run's documents (for the metrics stage)."""
     target = prepared.run_dir / REFERENCES
@@ -170,6 +176,7 @@ def write_references(prepared: PreparedRun) -> Path:
                         "tags": list(document.tags),
                         "images": [str(image) for image in document.images],
                         "field_types": document.meta.get("field_types") or {},
+                        "generated_by": _generator(document.meta),
                     },
                     ensure_ascii=False,
                 )
