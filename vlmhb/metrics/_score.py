@@ -22,6 +22,7 @@ from vlmhb.metrics._errors import MetricsInputError
 from vlmhb.metrics._fields import field_kind
 from vlmhb.metrics._normalize import Normalization, is_mixed_script, normalize_text
 from vlmhb.metrics._registry import MetricSpec, resolve_metrics
+from vlmhb.metrics._robustness import robustness_ladders, with_robustness_rows
 from vlmhb.metrics._runfolder import read_run
 from vlmhb.metrics._samples import TEXT_FIELD, Samples, build_samples
 from vlmhb.metrics._text import PairBatch, cer, exact_match
@@ -214,6 +215,9 @@ def score_run(
     out.mkdir(exist_ok=True)
     _write_table(frame, out, "by_sample")
     tables = aggregate_tables(unit_frame, aggregates, TABLES, seed=seed, n_boot=n_boot)
+    ladders = robustness_ladders(tables["by_tag"])
+    if ladders:
+        tables["overall"] = with_robustness_rows(tables["overall"], ladders)
     for name, table in tables.items():
         _write_table(table, out, name)
 
@@ -247,7 +251,11 @@ def score_run(
         "mixed_script_answers": int(mixed.sum()),
         "invalid_references": validity.invalid_references,
         "overall": {row.metric: row.value for row in tables["overall"].itertuples()},
+        "robustness": ladders,
     }
+    result["aggregates"].update(
+        {m: {"higher_is_better": True} for m in result["overall"] if m.startswith("robustness")}
+    )
     partial = out / ".metrics.json.tmp"
     partial.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(partial, out / "metrics.json")

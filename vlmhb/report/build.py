@@ -131,6 +131,7 @@ def build_report(
     from vlmhb.report.html import drill_controls, gaps_html, leaderboard_html, render_page, section
     from vlmhb.report.markdown import render_summary
     from vlmhb.report.redact import REDACTED_NOTE, redact_drilldown, should_redact
+    from vlmhb.report.robustness import robustness_section
     from vlmhb.report.run_data import load_runs
     from vlmhb.report.validity import validity_section
 
@@ -155,6 +156,7 @@ def build_report(
     ]
     sections += _chart_sections(runs, board)
     sections.append(validity_section(runs))
+    sections.append(robustness_section(runs))
     sections.append(
         (
             "drilldown",

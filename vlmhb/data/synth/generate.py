@@ -92,7 +92,8 @@ def render_job(job: RenderJob) -> list[dict[str, Any]]:
         boxes = {k: list(v) for k, v in page.boxes.items()}
         rng = random.Random(document_seed(job.seed, job.kind, job.index, variant))
         image, params, quality = apply_variant(page.image, parts, rng, boxes)
-        doc_id = source_id if not parts else f"{source_id}-{'+'.join(parts)}"
+        suffix = "+".join(parts).replace(":", "")  # blur:3 -> blur3 in ids and file names
+        doc_id = source_id if not parts else f"{source_id}-{suffix}"
         rel = f"images/{doc_id}.{'jpg' if quality else 'png'}"
         _save(image, Path(job.out) / rel, quality)
         meta: dict[str, Any] = {"source_id": source_id, "generator": GENERATOR_VERSION,
