@@ -207,3 +207,33 @@ def test_gate_compare_and_report_read_the_validity_metrics(tmp_path: Path) -> No
     html = build_report([run_a, run_b], tmp_path / "report.html").html.read_text("utf-8")
     assert 'id="validity"' in html and "Field validity" in html
     assert "0.100" in html  # run B's valid-but-wrong rate
+
+
+def test_dataset_field_types_are_checked_and_reach_the_references(
+    tmp_path: Path, write_plan
+) -> None:
+    from conftest import write_png
+
+    from vlmhb import api
+    from vlmhb.data import check_dataset
+
+    root = tmp_path / "ds"
+    write_png(root / "images" / "a.png")
+    line = {"id": "a", "image": "images/a.png", "doc_type": "contract", "fields": {"ИНН": "1"}}
+    typed = {**line, "field_types": {"ИНН": "inn"}}
+    bad = {**line, "id": "b", "field_types": {"ИНН": "innn"}}
+    (root / "annotations.jsonl").write_text(
+        "\n".join(json.dumps(x, ensure_ascii=False) for x in (typed, bad)) + "\n", "utf-8"
+    )
+    [problem] = check_dataset(str(root))
+    assert (problem.row, problem.column) == (2, "field_types.ИНН")
+    assert "unknown field type 'innn'" in problem.message
+
+    (root / "annotations.jsonl").write_text(json.dumps(typed, ensure_ascii=False) + "\n")
+    plan = write_plan([{"dataset": "ds", "backend": "echo", "model": "e", "stages": "infer"}])
+    [prepared] = api.prepare_plan(plan, runs_dir=tmp_path / "runs")
+    from vlmhb.run.prepare import write_references
+
+    prepared.run_dir.mkdir(parents=True)
+    reference = json.loads(write_references(prepared).read_text("utf-8"))
+    assert reference["field_types"] == {"ИНН": "inn"} and reference["generated_by"] is None

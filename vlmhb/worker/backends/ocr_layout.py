@@ -8,10 +8,10 @@ one row per word with its box. For a field, in order:
    date and place, ``4a.``/``4b.``/``4c.`` issue, expiry, issuer, ``5.`` number).
 2. *Label anchored*: the field's printed labels (``ocr_fields.LABELS``, the v0.1 names, the
    field name) are matched fuzzily (``difflib``) anywhere in a line; around the best match the
-   candidates are the words to its right, the line below and the line above (horizontally
-   overlapping it) and the words to its left. A candidate that starts with another label is
-   dropped; a typed field (:mod:`vlmhb.validity`) prefers a candidate that passes its type;
-   then the nearest wins.
+   candidates are the words to its right and left on its line, then the lines below and above
+   (horizontally overlapping it). A candidate that starts with another label is dropped; a
+   typed field (:mod:`vlmhb.validity`) prefers a candidate that passes its type; then its own
+   line wins over the lines around, and the nearest wins.
 3. *By type*, when no label is printed: the first value of the field's type that passes its
    validator (a 12-digit INN with both check digits, a series-and-number, a SNILS); for dates,
    the earliest (birth) or the latest (issue) date on the page.
@@ -236,8 +236,14 @@ def _until_label(words: Sequence[Word], labels: Sequence[str]) -> list[Word]:
     return list(words)
 
 
-def _candidates(lines: Sequence[Line], hit: _Hit, labels: Sequence[str]) -> list[tuple[float, str]]:
-    """(distance, text) of the words right of, below, above and left of the label."""
+def _candidates(
+    lines: Sequence[Line], hit: _Hit, labels: Sequence[str]
+) -> list[tuple[int, float, str]]:
+    """(rank, distance, text) of the words right of, left of, below and above the label.
+
+    Words on the label's own line rank first (0): a form reads label-value along a line, and
+    the line above a label may be a heading. Lines below and above rank 1.
+    """
     line = lines[hit.line]
     label_words = line.words[hit.start : hit.end]
     left, right = label_words[0].left, label_words[-1].right
@@ -247,10 +253,10 @@ def _candidates(lines: Sequence[Line], hit: _Hit, labels: Sequence[str]) -> list
     found: list[tuple[float, str]] = []
     after = _until_label(line.words[hit.end :], labels)
     if after:
-        found.append((0.5 * (after[0].left - right), " ".join(w.text for w in after)))
+        found.append((0, 0.5 * (after[0].left - right), " ".join(w.text for w in after)))
     before = _until_label(list(reversed(line.words[: hit.start])), labels)[::-1]
     if before:  # the same line: however far, a candidate (the nearest wins)
-        found.append((left - before[-1].right, " ".join(w.text for w in before)))
+        found.append((0, left - before[-1].right, " ".join(w.text for w in before)))
     for other in lines:
         if other is line:
             continue
@@ -264,7 +270,7 @@ def _candidates(lines: Sequence[Line], hit: _Hit, labels: Sequence[str]) -> list
             continue
         words = _segment(other.words, left - height, right + height, gap)
         if words:
-            found.append((max(distance, 0) + 1, " ".join(w.text for w in words)))
+            found.append((1, max(distance, 0) + 1, " ".join(w.text for w in words)))
     return found
 
 
@@ -285,17 +291,17 @@ def _near_label(lines: Sequence[Line], doc_type: str | None, field: str, kind: s
     hit = max(hits, key=lambda h: (h.score, -h.line))
     others = _all_labels(doc_type)
     options = []
-    for distance, text in _candidates(lines, hit, others):
+    for rank, distance, text in _candidates(lines, hit, others):
         value = clean_value(text, end=field not in MULTILINE)
         if not value or _starts_with_label(value, others):
             continue
         if kind:
             value = _typed_value(value, kind)
         valid = not kind or check(kind, value) is None
-        options.append((not valid, distance, value))
+        options.append((not valid, rank, distance, value))
     if not options:
         return ""
-    value = min(options)[2]
+    value = min(options)[3]
     if field in MULTILINE:
         value = _continued(lines, value, others)
     return value
