@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 
 Validator = Callable[[str], "str | None"]
 
@@ -329,6 +330,11 @@ def check(type_name: str, value: str, today: dt.date | None = None) -> str | Non
     return validator(value)
 
 
+@lru_cache(maxsize=200_000)  # the same answers recur across documents and runs
+def _check_cached(type_name: str, value: str) -> str | None:
+    return check(type_name, value)
+
+
 def check_document(
     types: Mapping[str, str], values: Mapping[str, str], today: dt.date | None = None
 ) -> dict[str, str | None]:
@@ -338,8 +344,11 @@ def check_document(
     valid date) by at least :data:`ISSUE_AGE` years.
     """
     verdicts = {
-        name: check(kind, values.get(name, ""), today) for name, kind in types.items() if kind
-    }
+        name: (_check_cached(kind, values.get(name, "")) if today is None else
+               check(kind, values.get(name, ""), today))
+        for name, kind in types.items()
+        if kind
+    }  # fmt: skip
     births = [
         parse_date(values.get(name, ""))
         for name, kind in types.items()
