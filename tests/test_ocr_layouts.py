@@ -357,3 +357,40 @@ def test_a_plan_runs_zonal_ocr_from_the_datasets_boxes(tmp_path: Path, write_pla
                  field="remark")]
     )  # fmt: skip
     assert without_zones[0].text == ""
+
+
+V01_DEMO = Path(__file__).resolve().parents[2] / "shared/compat/vlmhyperbench-v0.1/Datasets/VQA"
+
+
+def test_v01_photos_with_answer_boxes() -> None:
+    """Real passport photos and invoices of the v0.1 demo: zones read each answer_bbox."""
+    import csv
+    import json
+
+    from vlmhb.metrics._fields import field_kind
+
+    root = V01_DEMO / "demo_mini"
+    with (root / "annotation.csv").open(encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle, delimiter=";"))
+    scores = {}
+    for extraction in ("lines", "layout", "zones"):
+        batch = [
+            Request(
+                id=str(i),
+                images=[str(root / row["image_path"])],
+                prompt="",
+                doc_type=row["doc_class"],
+                field=row["question_type"],
+                generation={"zone": json.loads(row["answer_bbox"])},
+            )
+            for i, row in enumerate(rows)
+        ]
+        results = _backend(extraction).generate(batch)
+        hits = 0
+        for row, result in zip(rows, results, strict=True):
+            typed = NORMALIZER_KIND.get(field_type(row["doc_class"], row["question_type"]))
+            kind = typed or field_kind(row["question_type"])
+            hits += normalize_text(result.text, kind) == normalize_text(row["answer"], kind)
+        scores[extraction] = hits / len(rows)
+    print(f"\nv0.1 demo_mini ({len(rows)} fields), exact match: {scores}")
+    assert scores["zones"] > scores["layout"] >= scores["lines"]

@@ -10,7 +10,7 @@ one OCR. What a request gets back depends on what it asks for:
   invoice header and INN/KPP pairs, and as a fallback), ``lines`` (the line rules only), or
   ``zones`` (OCR only the field's box, ``generation["zone"]`` = ``[x0, y0, x1, y1]`` pixels,
   which the runner sends where the dataset has ``meta.bboxes``: zonal OCR; ``layout`` where a
-  field has no box);
+  field has no box or nothing is read in it);
 * ``generation["mode"] == "document"``, or no field but ``generation["fields"]`` → a JSON
   object of the fields found (``doc_type`` says which form);
 * otherwise (``mode`` ``text``, or a plain prompt) → the full transcription.
@@ -197,13 +197,14 @@ class TesseractBackend:
             return f"cannot OCR {request.id}: {failed[0]}"
         try:
             zone = request.generation.get("zone")
+            text = ""
             if self.extraction == "zones" and request.field and _is_box(zone):
                 text = zone_value(
                     self._read_zone(request.images[0], zone),
                     request.doc_type,
                     canonical_field(request.doc_type, request.field),
                 )
-            else:
+            if not text:  # no box, or nothing read inside it: the page's word boxes
                 lines = self._lines(request, self.psm)
                 text = answer_text(request, lines, self._fallback(request), self.extraction)
         except Exception as exc:  # evicted from the cache and now unreadable
@@ -227,9 +228,19 @@ class TesseractBackend:
         with self._image_module.open(path) as image:
             image.load()
             crop = image.crop((x0 - margin, y0 - margin, x1 + margin, y1 + margin))
-            text = self._pytesseract.image_to_string(
-                crop, lang=self.lang, config="--psm 6", timeout=self.timeout_s
+        # a box twice as tall as wide holds vertical text (a passport's number on its edge):
+        # read it turned both ways and keep the reading with more letters and digits
+        turns = (0,) if y1 - y0 < 2 * (x1 - x0) else (-90, 90)
+        readings = [
+            self._pytesseract.image_to_string(
+                crop.rotate(turn, expand=True) if turn else crop,
+                lang=self.lang,
+                config="--psm 6",
+                timeout=self.timeout_s,
             )
+            for turn in turns
+        ]
+        text = max(readings, key=lambda r: sum(c.isalnum() for c in r))
         self._zones[key] = " ".join(text.split())
         while len(self._zones) > 64 * self.cache_size:
             self._zones.popitem(last=False)
