@@ -136,6 +136,8 @@ def test_tesseract_ladder_is_scored_reported_and_compared(
 
     html = (tmp_path / "runs_a" / "report.html").read_text("utf-8")
     assert 'id="robustness"' in html and 'id="ladder-blur"' in html and 'id="ladder-stamp"' in html
+    summary = (tmp_path / "runs_a" / "summary.md").read_text("utf-8")
+    assert "## Robustness" in summary and f"{ladders['score']:.3f}" in summary
 
     compared = subprocess.run(  # the run against itself: both columns show its scores
         vlmhb_cmd("compare", str(run_a), str(run_a)),

@@ -204,9 +204,12 @@ def test_gate_compare_and_report_read_the_validity_metrics(tmp_path: Path) -> No
     assert deltas[("snils", "valid_but_wrong")].delta == pytest.approx(0.2)
     assert ("sex", "valid_but_wrong") in deltas
 
-    html = build_report([run_a, run_b], tmp_path / "report.html").html.read_text("utf-8")
+    built = build_report([run_a, run_b], tmp_path / "report.html")
+    html = built.html.read_text("utf-8")
     assert 'id="validity"' in html and "Field validity" in html
     assert "0.100" in html  # run B's valid-but-wrong rate
+    summary = built.markdown.read_text("utf-8")
+    assert "## Field validity" in summary and "| snils |" in summary
 
 
 def test_dataset_field_types_are_checked_and_reach_the_references(

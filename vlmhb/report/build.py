@@ -131,9 +131,9 @@ def build_report(
     from vlmhb.report.html import drill_controls, gaps_html, leaderboard_html, render_page, section
     from vlmhb.report.markdown import render_summary
     from vlmhb.report.redact import REDACTED_NOTE, redact_drilldown, should_redact
-    from vlmhb.report.robustness import robustness_section
+    from vlmhb.report.robustness import robustness_markdown, robustness_section
     from vlmhb.report.run_data import load_runs
-    from vlmhb.report.validity import validity_section
+    from vlmhb.report.validity import validity_markdown, validity_section
 
     runs = load_runs([Path(p) for p in run_dirs])
     board = tables.leaderboard(runs)
@@ -175,7 +175,8 @@ def build_report(
     out_md.parent.mkdir(parents=True, exist_ok=True)
     page = render_page(title, sections, drill.data, len(runs))
     _write_atomic(out_html, page)
-    _write_atomic(out_md, render_summary(board, gaps, notes, title))
+    summary = render_summary(board, gaps, notes, title)
+    _write_atomic(out_md, summary + validity_markdown(runs) + robustness_markdown(runs))
     return ReportResult(
         html=out_html, markdown=out_md, n_runs=len(runs), gaps=gaps, redacted=redacted
     )

@@ -107,3 +107,25 @@ def robustness_section(runs: Sequence[RunData]) -> tuple[str, str, str]:
         "Robustness: area under the curve relative to clean (1.0 = nothing lost)."
     )
     return "robustness", "Robustness", section("robustness", "Robustness ladders", body, note)
+
+
+def robustness_markdown(runs: Sequence[RunData]) -> str:
+    """Robustness scores for ``summary.md`` (empty when no run has ladders)."""
+    import pandas as pd
+
+    from vlmhb.report.markdown import markdown_table
+
+    ladders = run_ladders(runs)
+    if not ladders:
+        return ""
+    names = sorted({n for ladder in ladders.values() for n in ladder["degradations"]})
+    rows = [
+        [
+            label,
+            format_number(ladder["score"], 3),
+            *(format_number(ladder["degradations"].get(n, {}).get("score"), 3) for n in names),
+        ]
+        for label, ladder in ladders.items()
+    ]
+    frame = pd.DataFrame(rows, columns=["Run", "Robustness", *names])
+    return "\n## Robustness (AUC relative to clean)\n\n" + markdown_table(frame) + "\n"

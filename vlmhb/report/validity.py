@@ -71,3 +71,14 @@ def validity_section(runs: Sequence[RunData]) -> tuple[str, str, str]:
         "would let through. Invalid: wrong and caught."
     )
     return "validity", "Validity", section("validity", "Field validity", html, note)
+
+
+def validity_markdown(runs: Sequence[RunData]) -> str:
+    """The same table for ``summary.md`` (empty when no run has validity metrics)."""
+    from vlmhb.report.markdown import markdown_table
+
+    rows = validity_rows(runs)
+    if not rows:
+        return ""
+    frame = pd.DataFrame(rows, columns=["Run", "Scope", "Valid but wrong", "Invalid"])
+    return "\n## Field validity\n\n" + markdown_table(frame) + "\n"
