@@ -158,3 +158,34 @@ def test_match_pattern_keeps_the_diff_shape_only() -> None:
     assert field["ref"] == "••••••"
     assert field["cells"][0] == [0, 0, ["=•••", "-•••", "+••••"], "timeout"]
     assert data["docs"][0]["fields"][0]["ref"] == "Иванов"  # the input is left alone
+
+
+def test_report_builds_without_the_metrics_envs_packages(tmp_path: Path) -> None:
+    """The orchestrator has no rapidfuzz/sacrebleu: report sections must not import them."""
+    import sys
+
+    from fixtures_runs import make_runs
+
+    make_runs(tmp_path, n_docs=4)
+    probe = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in {'rapidfuzz', 'sacrebleu'}:\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from pathlib import Path\n"
+        "from vlmhb.report import build_report\n"
+        "build_report([Path(sys.argv[1])], Path(sys.argv[2]))\n"
+    )
+    out = tmp_path / "r.html"
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "runs"), str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert 'id="robustness"' in out.read_text("utf-8")

@@ -1,12 +1,14 @@
 """The report's robustness section: accuracy against severity per degradation, per run.
 
-From each run's ``by_tag`` table (documents tagged ``clean`` and ``blur:1`` ... ``stamp:4``,
-see ``vlmhb.metrics._robustness``): one chart per degradation, a line per run with its 95 %
-CI as error bars, and a table of robustness scores (area under the curve relative to clean).
+From each run's ``metrics.json`` → ``robustness`` (written by the metrics stage from documents
+tagged ``clean`` and ``blur:1`` ... ``stamp:4``, see ``vlmhb.metrics._robustness``): one chart
+per degradation, a line per run with its 95 % CI as error bars, and a table of robustness
+scores (area under the curve relative to clean).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from html import escape
 from typing import Any
@@ -16,16 +18,15 @@ from vlmhb.report.run_data import RunData
 
 
 def run_ladders(runs: Sequence[RunData]) -> dict[str, dict[str, Any]]:
-    """``{run label: ladders}`` for the runs that have robustness ladders."""
-    from vlmhb.metrics._robustness import robustness_ladders
-
+    """``{run label: ladders}`` from each run's ``metrics/metrics.json`` → ``robustness``."""
     out = {}
     for run in runs:
-        by_tag = run.tables.get("by_tag")
-        if by_tag is None or by_tag.empty or "tag" not in by_tag:
+        try:
+            metrics = json.loads((run.path / "metrics" / "metrics.json").read_text("utf-8"))
+        except (OSError, ValueError):
             continue
-        ladders = robustness_ladders(by_tag)
-        if ladders:
+        ladders = metrics.get("robustness") if isinstance(metrics, dict) else None
+        if isinstance(ladders, dict) and ladders.get("degradations"):
             out[run.label] = ladders
     return out
 
