@@ -51,6 +51,12 @@ def test_ladder_has_clean_and_four_levels_of_each_degradation(ladder: Path) -> N
         parse_variant("stamp")  # a stamp has a severity
 
 
+def test_a_ladder_always_has_its_clean_document(tmp_path: Path) -> None:
+    synthesize(tmp_path, SynthConfig(kinds=("snils",), n=1, variants=("noise:2",)), 1)
+    docs = load_dataset(str(tmp_path)).documents
+    assert [d.tags for d in docs] == [("clean",), ("noise:2",)]
+
+
 def test_damage_grows_with_severity_and_is_deterministic(ladder: Path, tmp_path: Path) -> None:
     clean = _pixels(ladder / "images" / "passport-0001.png")
     for name in ("blur", "noise", "contrast", "jpeg", "stamp"):

@@ -43,6 +43,13 @@ def ladder_variants(degradations: tuple[str, ...] = LADDER) -> tuple[str, ...]:
     return ("clean", *(f"{name}:{level}" for name in degradations for level in LEVELS))
 
 
+def with_clean(variants: tuple[str, ...]) -> tuple[str, ...]:
+    """``variants``, with ``clean`` first when a severity level asks for a ladder without it."""
+    laddered = any(":" in part for variant in variants for part in variant.split("+"))
+    clean = any(parse_variant(variant) == () for variant in variants)
+    return ("clean", *variants) if laddered and not clean else variants
+
+
 def _check_part(part: str) -> bool:
     name, sep, level = part.partition(":")
     if not sep:

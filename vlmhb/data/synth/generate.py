@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vlmhb.data.synth.degrade import apply_variant, parse_variant
+from vlmhb.data.synth.degrade import apply_variant, parse_variant, with_clean
 from vlmhb.data.synth.fields import DOC_FIELDS
 from vlmhb.errors import VlmhbError
 
@@ -130,8 +130,9 @@ def synthesize(out: Path, config: SynthConfig, workers: int | None = None) -> Pa
     font(20)  # fail early, with the package to install, if DejaVu is missing
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
+    variants = with_clean(config.variants)  # a ladder always has its level 0
     jobs = [
-        RenderJob(kind, i, config.seed, config.variants, str(out))
+        RenderJob(kind, i, config.seed, variants, str(out))
         for kind in config.kinds
         for i in range(1, config.n + 1)
     ]
