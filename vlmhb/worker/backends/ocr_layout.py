@@ -128,6 +128,7 @@ _TYPE_PATTERNS: dict[str, re.Pattern[str]] = {
     "department_code": re.compile(r"(?<!\d)\d{3}-\d{3}(?!\d)"),
 }
 _THRESHOLD = 0.8
+_EDGE_NOISE = re.compile(r"^[^\w№«\"(]+")
 
 
 def _numbered(lines: Sequence[Line], doc_type: str | None, field: str) -> str:
@@ -368,7 +369,7 @@ def zone_value(text: str, doc_type: str | None, field: str) -> str:
 
     A label caught in the box is dropped; a typed field keeps the part that looks like its type.
     """
-    value = clean_value(text)
+    value = clean_value(_EDGE_NOISE.sub("", text))  # a crop's edge reads as stray marks
     for label in _labels(doc_type, field):
         target = normalize(label)
         words = value.split()
