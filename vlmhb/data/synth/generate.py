@@ -22,7 +22,7 @@ from vlmhb.data.synth.degrade import apply_variant, parse_variant, with_clean
 from vlmhb.data.synth.fields import DOC_FIELDS
 from vlmhb.errors import VlmhbError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: valid department codes, severity ladders
 
 
 class SynthError(VlmhbError):
