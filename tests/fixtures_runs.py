@@ -149,6 +149,7 @@ def make_dataset(
                 "text": text,
                 "tags": tags,
                 "images": [str(img_path.resolve())],
+                "generated_by": "vlmhb-synth-1",  # made-up people: reports may show them
             }
         )
     return refs

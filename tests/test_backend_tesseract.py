@@ -229,13 +229,13 @@ def test_each_image_is_recognized_once(docs: dict[str, str]) -> None:
     backend = TesseractBackend()
     backend.load(Init(backend="tesseract", model="tesseract-rus", load={"cache_size": 1}))
     calls: list[object] = []
-    real = backend._pytesseract.image_to_string
+    real = backend._pytesseract.image_to_data
 
     def counting(image: object, **kwargs: object) -> str:
         calls.append(image)
         return real(image, **kwargs)
 
-    backend._pytesseract = type("Spy", (), {"image_to_string": staticmethod(counting)})
+    backend._pytesseract = type("Spy", (), {"image_to_data": staticmethod(counting)})
     batch = [
         Request(id=f, images=[docs["passport"]], prompt="", doc_type="passport", field=f)
         for f in PASSPORT
@@ -252,17 +252,19 @@ def test_fallback_segmentation_finds_what_psm6_lost(docs: dict[str, str]) -> Non
     # a bordered table defeats it (seen on the demo's invoice-0002).
     backend = TesseractBackend()
     backend.load(Init(backend="tesseract", model="tesseract-rus"))
-    real = backend._pytesseract.image_to_string
+    real = backend._pytesseract.image_to_data
     configs: list[str] = []
 
     def lossy(image: object, lang: str, config: str, **kwargs: object) -> str:
         configs.append(config)
-        text = real(image, lang=lang, config=config, **kwargs)
-        if config == "--psm 6":
-            text = "\n".join(line for line in text.splitlines() if "Всего" not in line)
-        return text
+        tsv = real(image, lang=lang, config=config, **kwargs)
+        if config != "--psm 6":
+            return tsv
+        rows = [row.split("\t") for row in tsv.splitlines()]
+        lost = {tuple(r[1:5]) for r in rows[1:] if "Всего" in r[-1]}  # the line(s) of the total
+        return "\n".join("\t".join(r) for r in rows if tuple(r[1:5]) not in lost)
 
-    backend._pytesseract = type("Lossy", (), {"image_to_string": staticmethod(lossy)})
+    backend._pytesseract = type("Lossy", (), {"image_to_data": staticmethod(lossy)})
     ask = Request(id="t", images=[docs["invoice"]], prompt="", doc_type="invoice", field="total")
     document = Request(
         id="d",

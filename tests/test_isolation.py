@@ -18,6 +18,7 @@ from vlmhb.run.isolation import child_python
 WORKER_SIDE = [
     "vlmhb",
     "vlmhb.errors",
+    "vlmhb.validity",
     "vlmhb.worker.protocol",
     "vlmhb.worker.loop",
     "vlmhb.worker.lines",

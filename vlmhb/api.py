@@ -63,6 +63,7 @@ def run_plan(
     skip_bad_documents: bool = False,
     fresh: bool = False,
     on_set_aside: Callable[[Path, Path], None] | None = None,
+    redact: bool | None = None,
 ) -> PlanOutcome:
     """Validate the whole plan, run it, write the report at the end.
 
@@ -107,7 +108,7 @@ def run_plan(
     wants_report = any("report" in p.run.stages for p in prepared)
     run_dirs = [o.prepared.run_dir for o in outcomes if (o.prepared.run_dir / RUN_JSON).exists()]
     if wants_report and run_dirs:
-        result.report = write_report(run_dirs, report or runs_dir / "report.html")
+        result.report = write_report(run_dirs, report or runs_dir / "report.html", redact=redact)
     return result
 
 
@@ -150,12 +151,13 @@ def _run_local(
     return outcomes
 
 
-def write_report(run_dirs: list[Path], out_html: Path) -> Path:
-    """Build the HTML report and ``summary.md`` beside it."""
+def write_report(run_dirs: list[Path], out_html: Path, redact: bool | None = None) -> Path:
+    """Build the HTML report and ``summary.md`` beside it; ``redact`` None: decided per run
+    (redacted unless every document is vlmhb-generated or the plan row says otherwise)."""
     from vlmhb.report import build_report
 
     out_html.parent.mkdir(parents=True, exist_ok=True)
-    result = build_report(run_dirs, out_html, out_html.with_name("summary.md"))
+    result = build_report(run_dirs, out_html, out_html.with_name("summary.md"), redact=redact)
     return result.html
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from vlmhb.gate.compare import Comparison
 
 
@@ -39,3 +41,25 @@ def print_comparison(result: Comparison) -> None:
     for note in result.notes:
         console.print(f"note: {note}")
     console.print(f"{len(result.regressions)} regression(s) beyond the noise")
+    print_robustness(console, result)
+
+
+def print_robustness(console: Any, result: Comparison) -> None:
+    """Robustness scores (area under the severity curve, relative to clean) of A and B."""
+    from rich.table import Table
+
+    from vlmhb.gate.robustness_delta import robustness_deltas
+
+    rows = robustness_deltas(result.run_a, result.run_b)
+    if not rows:
+        return
+    table = Table(title="Robustness (AUC relative to clean)", title_justify="left")
+    for column in ("degradation", "A", "B", "delta"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.degradation,
+            *("—" if v is None else f"{v:.3f}" for v in (row.score_a, row.score_b)),
+            "—" if row.delta is None else f"{row.delta:+.3f}",
+        )
+    console.print(table)

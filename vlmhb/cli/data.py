@@ -41,17 +41,30 @@ def data() -> None:
     default="clean",
     show_default=True,
     help="Variants per document, comma-separated: clean, blur, noise, rotate, jpeg, contrast; "
-    "combine with + (rotate+jpeg). Each variant is its own sample, tagged with what was applied.",
+    "combine with + (rotate+jpeg); a severity 1-4 as blur:3 (also stamp:N). Each variant is "
+    "its own sample, tagged with what was applied.",
+)
+@click.option(
+    "--ladder",
+    is_flag=True,
+    help="Add robustness ladders: clean plus blur, jpeg, noise, rotate, contrast and stamp at "
+    "severities 1-4 (tagged blur:1 ... stamp:4).",
 )
 @click.option(
     "--workers", type=click.IntRange(min=1), default=None, help="Processes (default: the CPUs)."
 )
 @reports_errors
-def synth(out: Path, kind: str, n: int, seed: int, degrade: str, workers: int | None) -> None:
+def synth(
+    out: Path, kind: str, n: int, seed: int, degrade: str, ladder: bool, workers: int | None
+) -> None:
     """Render synthetic Russian documents with ground truth into OUT (native format)."""
+    from vlmhb.data.synth.degrade import ladder_variants
     from vlmhb.data.synth.generate import SynthConfig, synthesize
 
-    config = SynthConfig(kinds=_split(kind), n=n, seed=seed, variants=_split(degrade))
+    variants = _split(degrade)
+    if ladder:
+        variants = tuple(dict.fromkeys((*variants, *ladder_variants())))
+    config = SynthConfig(kinds=_split(kind), n=n, seed=seed, variants=variants)
     path = synthesize(out, config, workers=workers)
     count = sum(1 for _ in path.open(encoding="utf-8"))
     click.echo(f"{count} documents -> {path}")

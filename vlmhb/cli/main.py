@@ -72,6 +72,12 @@ runs_dir_option = click.option(
     show_default=True,
     help="Where run folders are written.",
 )
+redact_option = click.option(
+    "--redact/--no-redact",
+    default=None,
+    help="Leave document values and images out of the report and summary.md "
+    "[default: redact unless every document is vlmhb-generated; a plan's redact column].",
+)
 isolation_option = click.option(
     "--isolation",
     type=click.Choice(["venv", "local"]),
@@ -172,6 +178,7 @@ def main() -> None:
     help="Write JUnit XML: a testcase per run and per threshold.",
 )
 @no_cache_option
+@redact_option
 @reports_errors
 def run(
     plan: Path,
@@ -190,6 +197,7 @@ def run(
     fail_under: tuple[str, ...],
     junit: Path | None,
     no_cache: bool,
+    redact: bool | None,
 ) -> None:
     """Run every evaluation run of PLAN (a native or VLMHyperBench v0.1 CSV).
 
@@ -231,6 +239,7 @@ def run(
         on_set_aside=lambda old, moved: click.echo(
             f"fresh: earlier answers of {old.name} moved aside to {moved}"
         ),
+        redact=redact,
     )
     print_preflight_notes(result)
     if dry_run:
@@ -255,7 +264,7 @@ def run(
 @click.argument("run_b", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
     "--metrics",
-    default="exact,anls,cer",
+    default="exact,anls,cer,valid_but_wrong",
     show_default=True,
     help="by_sample columns to compare (comma-separated).",
 )
@@ -334,12 +343,13 @@ def eval_(run_dirs: tuple[Path, ...], metrics: str | None, isolation: str | None
     default=Path("report.html"),
     show_default=True,
 )
+@redact_option
 @reports_errors
-def report(run_dirs: tuple[Path, ...], output: Path) -> None:
+def report(run_dirs: tuple[Path, ...], output: Path, redact: bool | None) -> None:
     """Report only: one self-contained HTML page and summary.md from run folders."""
     from vlmhb.api import write_report
 
-    html = write_report(list(run_dirs), output)
+    html = write_report(list(run_dirs), output, redact=redact)
     click.echo(f"wrote {html} and {html.with_name('summary.md')} (the same tables in Markdown)")
 
 

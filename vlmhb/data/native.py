@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from vlmhb.data.documents import Dataset, Document
 from vlmhb.data.images import resolve_image
 from vlmhb.errors import DatasetError, Problem
+from vlmhb.validity import unknown_types
 
 ANNOTATIONS = "annotations.jsonl"
 
@@ -31,6 +32,7 @@ class AnnotationLine(BaseModel):
     text: str | None = None
     tags: list[str] = Field(default_factory=list)
     meta: dict[str, Any] = Field(default_factory=dict)
+    field_types: dict[str, str] = Field(default_factory=dict)  # vlmhb.validity types
 
     @field_validator("id", mode="before")
     @classmethod
@@ -70,6 +72,11 @@ def read_native(root: Path) -> Dataset:
         seen[record.id] = number
         fields, missing = _clean_fields(record.fields)
         problems.extend(Problem(*where, f"fields.{name}", "missing value") for name in missing)
+        problems.extend(
+            Problem(*where, f"field_types.{name}", f"unknown field type {kind!r}")
+            for name, kind in record.field_types.items()
+            if unknown_types({name: kind})
+        )
         documents.append(_document(root, record, fields, number))
     return Dataset(root, root.name, documents, problems, annotation_file=path)
 
@@ -92,7 +99,9 @@ def _document(root: Path, record: AnnotationLine, fields: dict[str, str], line: 
         fields=fields,
         text=record.text,
         tags=tuple(record.tags),
-        meta=record.meta,
+        meta={**record.meta, "field_types": record.field_types}
+        if record.field_types
+        else record.meta,
         problems=tuple(doc_problems),
         line=line,
     )

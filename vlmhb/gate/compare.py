@@ -24,6 +24,8 @@ from vlmhb.run.files import BY_SAMPLE, RUN_JSON, metrics_table
 from vlmhb.run.metric_directions import higher_is_better, read_directions
 
 ALL_FIELDS = "(all)"
+# Columns added after a run may have been scored: absent ones compare as nothing (no rows).
+LATER_COLUMNS = frozenset({"valid_but_wrong", "invalid"})
 KEY = ["doc_id", "field"]
 
 
@@ -71,6 +73,9 @@ def _load(run_dir: Path, metrics: Sequence[str]) -> Any:
     if not path.exists():
         raise CompareError(f"{run_dir}: no metrics/by_sample.parquet; score it with vlmhb eval")
     frame = pd.read_parquet(path)
+    frame = frame.assign(
+        **{m: float("nan") for m in LATER_COLUMNS & set(metrics) if m not in frame.columns}
+    )
     missing = [m for m in metrics if m not in frame.columns]
     if missing:
         raise CompareError(f"{run_dir}: by_sample has no column {', '.join(missing)}")

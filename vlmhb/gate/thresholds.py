@@ -4,8 +4,9 @@ A threshold is ``[KEY=VALUE:]... METRIC OP NUMBER``:
 
 * ``exact_match=0.8`` — every run: exact match at least 0.8. A bare ``=`` means "at least"
   for a metric where higher is better and "at most" where lower is better (CER, WER, NED,
-  the ``*_rate`` metrics), so ``cer_micro=0.1`` is CER ≤ 0.1. The direction is the one the
-  run's ``metrics/metrics.json`` records (``vlmhb.run.metric_directions``).
+  the ``*_rate`` metrics, ``valid_but_wrong``), so ``cer_micro=0.1`` is CER ≤ 0.1. The
+  direction is the one the run's ``metrics/metrics.json`` records
+  (``vlmhb.run.metric_directions``).
 * ``cer_micro<=0.1``, ``anls>0.5`` — an explicit comparison (``>=``, ``<=``, ``>``, ``<``).
 * ``model=tesseract-rus:field=surname:exact_match=0.9`` — selectors narrow the check:
   ``run`` (run id or plan ``name``), ``model``, ``backend`` pick runs (shell globs allowed:

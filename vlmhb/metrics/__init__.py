@@ -37,5 +37,6 @@ def __getattr__(name: str) -> Any:
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'vlmhb.metrics' has no attribute {name!r}")
-    importlib.import_module("vlmhb.metrics._text")  # registers the built-in metrics
+    for builtin in ("_text", "_validity"):  # registers the built-in metrics
+        importlib.import_module(f"vlmhb.metrics.{builtin}")
     return getattr(importlib.import_module(module), name)

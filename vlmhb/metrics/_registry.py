@@ -4,7 +4,9 @@
 A metric that also returns a numerator and a denominator per sample (edits and reference
 length for CER) is aggregated twice, labelled: ``<name>_micro`` (sum of numerators over sum of
 denominators) and ``<name>_macro`` (mean of per-sample values); otherwise as the plain mean.
-Plan names are looked up case-insensitively, so the v0.1 names ``CER``, ``WER``, ``BLEU`` work.
+A ``ratio`` metric's numerator/denominator give one plain ``<name>`` row (a rate over the
+samples it applies to, e.g. typed fields only). Plan names are looked up case-insensitively,
+so the v0.1 names ``CER``, ``WER``, ``BLEU`` work.
 
 Which way is better is owned here: :data:`HIGHER_IS_BETTER` for every built-in score (the
 metric functions, the aggregates the scorer adds, the per-sample columns), the decorator's
@@ -50,6 +52,10 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "json_parse_failure_rate": False,
     "missing_field_rate": False,
     "invented_field_rate": False,
+    # field validity (_validity.py): wrong answers a validator would not catch, or would
+    "valid_but_wrong": False,
+    "invalid_rate": False,
+    "invalid": False,
 }
 _AVERAGES = ("_micro", "_macro")
 
@@ -87,6 +93,7 @@ class MetricSpec:
     core: bool
     aliases: tuple[str, ...]
     description: str
+    ratio: bool = False
 
     def aggregate_names(self, micro: bool) -> list[str]:
         """Names of the aggregate rows this metric produces."""
@@ -103,6 +110,7 @@ def metric(
     column: str | None = None,
     core: bool = False,
     aliases: Iterable[str] = (),
+    ratio: bool = False,
 ) -> Callable[[MetricFunction], MetricFunction]:
     """Register ``function`` as metric ``name``; ``core`` metrics are always computed.
 
@@ -120,6 +128,7 @@ def metric(
             column=column or name,
             core=core,
             aliases=tuple(aliases),
+            ratio=ratio,
             description=(function.__doc__ or "").strip().splitlines()[0]
             if function.__doc__
             else "",

@@ -71,8 +71,12 @@ def _read_references(path: Path) -> list[dict[str, Any]]:
         if doc_id in seen:
             raise MetricsInputError(f"duplicate doc_id {doc_id!r}", str(path), number)
         seen.add(doc_id)
+        declared = row.get("field_types") or {}
+        if not isinstance(declared, dict):
+            raise MetricsInputError("'field_types' must be an object", str(path), number)
         references.append(
             {
+                "field_types": {str(k): str(v) for k, v in declared.items() if v},
                 "doc_id": doc_id,
                 "doc_type": str(row.get("doc_type") or ""),
                 "fields": {str(k): "" if v is None else str(v) for k, v in fields.items()},

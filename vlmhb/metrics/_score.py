@@ -22,9 +22,11 @@ from vlmhb.metrics._errors import MetricsInputError
 from vlmhb.metrics._fields import field_kind
 from vlmhb.metrics._normalize import Normalization, is_mixed_script, normalize_text
 from vlmhb.metrics._registry import MetricSpec, directions, resolve_metrics
+from vlmhb.metrics._robustness import robustness_ladders, with_robustness_rows
 from vlmhb.metrics._runfolder import read_run
 from vlmhb.metrics._samples import TEXT_FIELD, Samples, build_samples
 from vlmhb.metrics._text import PairBatch, cer, exact_match
+from vlmhb.metrics._validity import classify, sample_types
 from vlmhb.run.files import (
     BY_DOC_TYPE,
     BY_FIELD,
@@ -35,6 +37,7 @@ from vlmhb.run.files import (
     OVERALL,
     REFERENCES,
 )
+from vlmhb.validity import NORMALIZER_KIND
 
 VERSION = 1
 TABLES = {BY_FIELD: "field", BY_DOC_TYPE: "doc_type", BY_TAG: "tag", OVERALL: None}
@@ -69,7 +72,10 @@ def _units_for_metrics(
     for spec in specs:
         values = spec.function(batch)
         columns[spec.column] = values.per_sample
-        if values.numerator is not None and values.denominator is not None:
+        if values.numerator is not None and values.denominator is not None and spec.ratio:
+            units[num(spec.name)], units[den(spec.name)] = values.numerator, values.denominator
+            aggregates.append(Aggregate(spec.name))
+        elif values.numerator is not None and values.denominator is not None:
             micro, macro = spec.aggregate_names(micro=True)
             units[num(micro)], units[den(micro)] = values.numerator, values.denominator
             units[num(macro)], units[den(macro)] = values.per_sample, ones
@@ -165,9 +171,13 @@ def score_run(
     if not samples.sample_id:
         where = str(run_dir / REFERENCES)
         raise MetricsInputError(f"nothing to score in {inputs.mode} mode", file=where)
-    kinds = [_kind(name) for name in samples.field]
+    types = sample_types(samples, inputs.references)
+    kinds = [
+        NORMALIZER_KIND.get(t) or _kind(name) for t, name in zip(types, samples.field, strict=True)
+    ]
     answer_norm = _normalize_all(samples.answer, kinds, settings)
     reference_norm = _normalize_all(samples.reference, kinds, settings)
+    validity = classify(samples.doc_id, samples.field, types, answer_norm, reference_norm)
     mixed = np.array([is_mixed_script(a) for a in samples.answer], float)
     frame = pd.DataFrame(
         {
@@ -185,8 +195,9 @@ def score_run(
         }
     )
     columns, aggregates, units = _units_for_metrics(
-        frame, specs, PairBatch(answer_norm, reference_norm)
+        frame, specs, PairBatch(answer_norm, reference_norm, validity.verdicts)
     )
+    frame = frame.assign(field_type=types, validity=validity.verdicts, invalid_why=validity.reasons)
     raw = PairBatch(samples.answer, samples.reference)
     raw_cer, raw_exact = cer(raw), exact_match(raw)
     frame = frame.assign(**columns, cer_raw=raw_cer.per_sample, exact_raw=raw_exact.per_sample)
@@ -216,6 +227,9 @@ def score_run(
     out.mkdir(exist_ok=True)
     _write_table(frame, out, BY_SAMPLE)
     tables = aggregate_tables(unit_frame, aggregates, TABLES, seed=seed, n_boot=n_boot)
+    ladders = robustness_ladders(tables["by_tag"])
+    if ladders:
+        tables["overall"] = with_robustness_rows(tables["overall"], ladders)
     for name, table in tables.items():
         _write_table(table, out, name)
 
@@ -244,8 +258,15 @@ def score_run(
         "unmatched_answers": inputs.unmatched_answers,
         "docs_without_text": samples.docs_without_text,
         "mixed_script_answers": int(mixed.sum()),
+        "invalid_references": validity.invalid_references,
         "overall": {row.metric: row.value for row in tables[OVERALL].itertuples()},
+        "robustness": ladders,
     }
+    # Robustness scores (area under the severity curve, relative to clean): higher is better.
+    for name in result["overall"]:
+        if name.startswith("robustness"):
+            result["aggregates"][name] = {"higher_is_better": True}
+            higher[name] = True
     partial = out / f".{METRICS_JSON}.tmp"
     partial.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(partial, out / METRICS_JSON)

@@ -21,11 +21,18 @@ ANLS_THRESHOLD = 0.5
 class PairBatch:
     """Aligned hypotheses (model answers) and references, with distances computed once."""
 
-    def __init__(self, hypotheses: Sequence[str], references: Sequence[str]) -> None:
+    def __init__(
+        self,
+        hypotheses: Sequence[str],
+        references: Sequence[str],
+        validity: Sequence[str | None] | None = None,
+    ) -> None:
         if len(hypotheses) != len(references):
             raise ValueError("hypotheses and references differ in length")
         self.hypotheses = list(hypotheses)
         self.references = list(references)
+        # per pair: "correct" / "invalid" / "valid_but_wrong", None for untyped fields
+        self.validity = list(validity) if validity is not None else [None] * len(self.references)
 
     def __len__(self) -> int:
         return len(self.references)

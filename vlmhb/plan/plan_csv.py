@@ -64,6 +64,7 @@ class EvalRun(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     load: dict[str, Any] = Field(default_factory=dict)
     generation: dict[str, Any] = Field(default_factory=dict)
+    redact: bool | None = None  # report without document values/images (None: auto)
     # Where relative paths resolve; the plan file's folder. Not a CSV column.
     base_dir: Path = Path(".")
     source: str = ""

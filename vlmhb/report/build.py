@@ -23,6 +23,7 @@ class ReportResult:
     markdown: Path
     n_runs: int
     gaps: list[str]
+    redacted: bool = False
 
 
 def _chart_sections(runs: Sequence[RunData], board: pd.DataFrame) -> list[tuple[str, str, str]]:
@@ -128,19 +129,24 @@ def build_report(
     max_docs: int = 5000,
     max_cells: int | None = None,
     title: str = "vlmhb report",
+    redact: bool | None = None,
 ) -> ReportResult:
     """Read ``run_dirs`` (run folders or folders holding them), write the page and summary.
 
     ``out_md`` defaults to ``summary.md`` beside ``out_html``. The drill-down keeps at most
     ``max_docs`` documents (most wrong answers first) and about ``max_cells`` answer cells.
-    Raises ``RunDirError`` when no run folder is found.
+    ``redact`` (None: decided per run, see ``vlmhb.report.redact``) leaves document values
+    and images out. Raises ``RunDirError`` when no run folder is found.
     """
     from vlmhb.report import tables
     from vlmhb.report.drilldown import MAX_CELLS, build_drilldown
     from vlmhb.report.html import drill_controls, gaps_html, leaderboard_html, render_page, section
     from vlmhb.report.markdown import render_summary
     from vlmhb.report.prompts import prompt_sections
+    from vlmhb.report.redact import REDACTED_NOTE, redact_drilldown, should_redact
+    from vlmhb.report.robustness import robustness_markdown, robustness_section
     from vlmhb.report.run_data import load_runs
+    from vlmhb.report.validity import validity_markdown, validity_section
 
     runs = load_runs([Path(p) for p in run_dirs])
     board = tables.leaderboard(runs)
@@ -149,6 +155,10 @@ def build_report(
         runs, max_docs=max_docs, max_cells=MAX_CELLS if max_cells is None else max_cells
     )
     notes = [drill.note] if drill.note else []
+    redacted = should_redact(runs, redact)
+    if redacted:
+        drill.data = redact_drilldown(drill.data)
+        notes.append(REDACTED_NOTE)
     sections = [
         (
             "leaderboard-s",
@@ -158,12 +168,18 @@ def build_report(
         ("gaps", f"Gaps ({len(gaps)})", section("gaps", "Gaps", gaps_html(gaps))),
     ]
     sections += _chart_sections(runs, board)
+    sections.append(validity_section(runs))
+    sections.append(robustness_section(runs))
     sections += prompt_sections(run_dirs)
     sections.append(
         (
             "drilldown",
             "Documents",
-            section("drilldown", "Per-document drill-down", drill_controls(drill.note)),
+            section(
+                "drilldown",
+                "Per-document drill-down",
+                drill_controls("; ".join(n for n in (drill.note, redacted and REDACTED_NOTE) if n)),
+            ),
         )
     )
 
@@ -173,8 +189,11 @@ def build_report(
     out_md.parent.mkdir(parents=True, exist_ok=True)
     page = render_page(title, sections, drill.data, len(runs))
     _write_atomic(out_html, page)
-    _write_atomic(out_md, render_summary(board, gaps, notes, title))
-    return ReportResult(html=out_html, markdown=out_md, n_runs=len(runs), gaps=gaps)
+    summary = render_summary(board, gaps, notes, title)
+    _write_atomic(out_md, summary + validity_markdown(runs) + robustness_markdown(runs))
+    return ReportResult(
+        html=out_html, markdown=out_md, n_runs=len(runs), gaps=gaps, redacted=redacted
+    )
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -144,6 +144,9 @@ def iter_samples(prepared: PreparedRun) -> Iterator[Sample]:
             generation = dict(base_generation, mode=run.mode)
             if run.mode == "document":
                 generation["fields"] = fields
+            zone = (document.meta.get("bboxes") or {}).get(field_name) if field_name else None
+            if isinstance(zone, list) and len(zone) == 4:
+                generation["zone"] = zone  # the field's box, for zonal OCR (tesseract backend)
             yield Sample(
                 id=f"{document.id}:{field_name}" if field_name else str(document.id),
                 doc_id=str(document.id),
@@ -175,6 +178,12 @@ def prepare_plan(
     )
 
 
+def _generator(meta: dict[str, Any]) -> str | None:
+    """``vlmhb-synth-<version>`` for documents of vlmhb's generator (reports may show them)."""
+    version = meta.get("generator")
+    return f"vlmhb-synth-{version}" if isinstance(version, int) and meta.get("source_id") else None
+
+
 def write_references(prepared: PreparedRun) -> Path:
     """``references.jsonl``: the ground truth of the run's documents (for the metrics stage)."""
     target = prepared.run_dir / REFERENCES
@@ -190,6 +199,8 @@ def write_references(prepared: PreparedRun) -> Path:
                         "text": document.text,
                         "tags": list(document.tags),
                         "images": [str(image) for image in document.images],
+                        "field_types": document.meta.get("field_types") or {},
+                        "generated_by": _generator(document.meta),
                     },
                     ensure_ascii=False,
                 )

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vlmhb.data.synth.degrade import apply_variant, parse_variant
+from vlmhb.data.synth.degrade import apply_variant, parse_variant, with_clean
 from vlmhb.data.synth.fields import DOC_FIELDS
 from vlmhb.errors import VlmhbError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: valid department codes, severity ladders
 
 
 class SynthError(VlmhbError):
@@ -92,7 +92,8 @@ def render_job(job: RenderJob) -> list[dict[str, Any]]:
         boxes = {k: list(v) for k, v in page.boxes.items()}
         rng = random.Random(document_seed(job.seed, job.kind, job.index, variant))
         image, params, quality = apply_variant(page.image, parts, rng, boxes)
-        doc_id = source_id if not parts else f"{source_id}-{'+'.join(parts)}"
+        suffix = "+".join(parts).replace(":", "")  # blur:3 -> blur3 in ids and file names
+        doc_id = source_id if not parts else f"{source_id}-{suffix}"
         rel = f"images/{doc_id}.{'jpg' if quality else 'png'}"
         _save(image, Path(job.out) / rel, quality)
         meta: dict[str, Any] = {"source_id": source_id, "generator": GENERATOR_VERSION,
@@ -129,8 +130,9 @@ def synthesize(out: Path, config: SynthConfig, workers: int | None = None) -> Pa
     font(20)  # fail early, with the package to install, if DejaVu is missing
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
+    variants = with_clean(config.variants)  # a ladder always has its level 0
     jobs = [
-        RenderJob(kind, i, config.seed, config.variants, str(out))
+        RenderJob(kind, i, config.seed, variants, str(out))
         for kind in config.kinds
         for i in range(1, config.n + 1)
     ]

@@ -103,7 +103,8 @@ def passport_values(seed: int) -> dict[str, Any]:
     born = dt.date.fromisoformat(person["_born"])
     issued = _date_between(rng, born + dt.timedelta(days=14 * 366), dt.date(2025, 6, 30))
     city = person["_city"]
-    code = f"{rng.randint(100, 999)}-{rng.randint(0, 999):03d}"
+    head = rng.randint(100, 999)  # region (never 00), then a department level 0-3
+    code = f"{head // 10:02d}{head % 4}-{rng.randint(0, 999):03d}"
     issued_by = rng.choice(
         (f"ТП УФМС России в гор. {city}", f"ГУ МВД России, гор. {city}",
          f"Отделом УФМС России, {fake.region()}", f"ОВД гор. {fake.city_name()}")

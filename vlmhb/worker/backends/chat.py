@@ -61,9 +61,10 @@ def build_messages(request: Request, image_part: ImagePart = local_image_part) -
 def merged_generation(defaults: dict[str, Any], request: Request) -> dict[str, Any]:
     """Generation parameters: the init's defaults overridden by the request's own.
 
-    Runner bookkeeping keys (``fields``, ``mode``) are dropped: they are not sampling options.
+    Runner bookkeeping keys (``fields``, ``mode``, ``zone``) are dropped: they are not
+    sampling options.
     """
     merged = {**defaults, **request.generation}
-    for key in ("fields", "mode"):
+    for key in ("fields", "mode", "zone"):
         merged.pop(key, None)
     return merged

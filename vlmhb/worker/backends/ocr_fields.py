@@ -240,6 +240,11 @@ _SPECIAL: dict[tuple[str, str], Callable[[Sequence[str], str | None], str]] = {
 }
 
 
+def has_line_rule(doc_type: str | None, field: str) -> bool:
+    """Whether a (canonical) field has its own line rule (invoice header, INN/KPP pairs)."""
+    return (doc_type or "", field) in _SPECIAL
+
+
 def document_fields(doc_type: str | None) -> list[str]:
     """Every field this module knows for ``doc_type`` (empty if unknown)."""
     return list(LABELS.get(doc_type or "", {}))

@@ -1,10 +1,16 @@
 """The ``tesseract`` backend: the classical OCR baseline (pytesseract over Debian's tesseract).
 
-Each image is recognized once (``--psm 6``, ``OMP_THREAD_LIMIT=1``) and its lines kept in a
-bounded LRU cache, so the many field requests of one document cost one OCR. What a request
-gets back depends on what it asks for:
+Each image is recognized once (``--psm 6``, ``OMP_THREAD_LIMIT=1``) into word boxes
+(Tesseract's TSV) kept in a bounded LRU cache, so the many field requests of one document cost
+one OCR. What a request gets back depends on what it asks for:
 
-* ``field`` set → that field's value, by label-anchored extraction (``ocr_fields``);
+* ``field`` set → that field's value, found as the load option ``extraction`` says:
+  ``layout`` (default: the value nearest its label in any direction, numbered fields, values
+  found by type; ``ocr_layout``, with the line rules of ``ocr_fields`` for the generator's
+  invoice header and INN/KPP pairs, and as a fallback), ``lines`` (the line rules only), or
+  ``zones`` (OCR only the field's box, ``generation["zone"]`` = ``[x0, y0, x1, y1]`` pixels,
+  which the runner sends where the dataset has ``meta.bboxes``: zonal OCR; ``layout`` where a
+  field has no box or nothing is read in it);
 * ``generation["mode"] == "document"``, or no field but ``generation["fields"]`` → a JSON
   object of the fields found (``doc_type`` says which form);
 * otherwise (``mode`` ``text``, or a plain prompt) → the full transcription.
@@ -12,9 +18,10 @@ gets back depends on what it asks for:
 A field not found is looked for again in the page read with ``fallback_psm`` (4, one column of
 text of varying sizes; ``0`` turns it off), which reads table rows that ``--psm 6`` garbles.
 
-Load options: ``lang`` (``rus+eng``), ``psm`` (6), ``fallback_psm`` (4), ``cache_size`` (64
-pages), ``parallel`` (1: images recognized at once in a batch), ``tesseract_cmd`` (path to
-the binary), ``timeout_s`` (120: one page's OCR; past it, that request is an error).
+Load options: ``lang`` (``rus+eng``), ``psm`` (6), ``fallback_psm`` (4), ``extraction``
+(``layout``), ``cache_size`` (64 pages), ``parallel`` (1: images recognized at once in a
+batch), ``tesseract_cmd`` (path to the binary), ``timeout_s`` (120: one page's OCR; past
+it, that request is an error).
 Latency per request is its share of the OCR time of its images plus extraction; there are
 no tokens.
 """
@@ -30,11 +37,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from vlmhb.validity import check, field_type
 from vlmhb.worker.backends.base import LoadInfo, Result, check_image, package_versions
-from vlmhb.worker.backends.ocr_fields import document_fields, extract_document, extract_field
+from vlmhb.worker.backends.ocr_fields import (
+    canonical_field,
+    document_fields,
+    extract_field,
+    has_line_rule,
+)
+from vlmhb.worker.backends.ocr_layout import Line, extract_from_boxes, parse_tsv, zone_value
 from vlmhb.worker.protocol import Init, Request, Response
 
 APT_HINT = "apt-get install tesseract-ocr tesseract-ocr-rus"
+EXTRACTIONS = ("layout", "lines", "zones")
 
 
 def _lang_packages(langs: list[str]) -> str:
@@ -51,7 +66,9 @@ class TesseractBackend:
         self.cache_size = 64
         self.parallel = 1
         self.timeout_s = 120.0
-        self._cache: OrderedDict[tuple[str, float, int, int], list[str]] = OrderedDict()
+        self.extraction = "layout"
+        self._cache: OrderedDict[tuple[str, float, int, int], list[Line]] = OrderedDict()
+        self._zones: OrderedDict[tuple[str, tuple[int, ...]], str] = OrderedDict()
         self._pytesseract: Any = None
         self._image_module: Any = None
 
@@ -75,6 +92,10 @@ class TesseractBackend:
         self.cache_size = max(1, int(opts.get("cache_size", 64)))
         self.parallel = max(1, int(opts.get("parallel", 1)))
         self.timeout_s = float(opts.get("timeout_s", 120.0))
+        self.extraction = str(opts.get("extraction", "layout"))
+        if self.extraction not in EXTRACTIONS:
+            known = ", ".join(EXTRACTIONS)
+            raise RuntimeError(f"tesseract extraction {self.extraction!r} unknown (one of {known})")
         self._pytesseract, self._image_module = pytesseract, Image
         version = self._check_installation()
         versions = {"tesseract": version, **package_versions("pytesseract", "pillow")}
@@ -107,6 +128,7 @@ class TesseractBackend:
 
     def close(self) -> None:
         self._cache.clear()
+        self._zones.clear()
 
     def _recognize_batch(self, batch: list[Request]) -> tuple[dict[str, float], dict[str, str]]:
         """OCR the batch's images not cached yet: (cost per request sharing each, failures)."""
@@ -140,25 +162,25 @@ class TesseractBackend:
             return None
         return (path, stat.st_mtime, stat.st_size, psm)
 
-    def _cached(self, path: str, psm: int) -> list[str] | None:
+    def _cached(self, path: str, psm: int) -> list[Line] | None:
         key = self._key(path, psm)
         if key is None or key not in self._cache:
             return None
         self._cache.move_to_end(key)
         return self._cache[key]
 
-    def _recognize(self, path: str, psm: int) -> list[str]:
-        """The non-empty text lines of one image (cached by path, mtime, size and psm)."""
+    def _recognize(self, path: str, psm: int) -> list[Line]:
+        """The text lines of one image, with word boxes (cached by path, mtime, size, psm)."""
         cached = self._cached(path, psm)
         if cached is not None:
             return cached
         check_image(path)
         with self._image_module.open(path) as image:
             image.load()
-            text = self._pytesseract.image_to_string(
+            tsv = self._pytesseract.image_to_data(
                 image, lang=self.lang, config=f"--psm {psm}", timeout=self.timeout_s
             )
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        lines = parse_tsv(tsv)
         key = self._key(path, psm)
         if key is not None:
             self._cache[key] = lines
@@ -174,8 +196,18 @@ class TesseractBackend:
         if failed:
             return f"cannot OCR {request.id}: {failed[0]}"
         try:
-            lines = self._lines(request, self.psm)
-            text = answer_text(request, lines, self._fallback(request))
+            zone = request.generation.get("zone")
+            text = ""
+            if self.extraction == "zones" and request.field and _is_box(zone):
+                assert zone is not None  # _is_box checked it
+                text = zone_value(
+                    self._read_zone(request.images[0], zone),
+                    request.doc_type,
+                    canonical_field(request.doc_type, request.field),
+                )
+            if not text:  # no box, or nothing read inside it: the page's word boxes
+                lines = self._lines(request, self.psm)
+                text = answer_text(request, lines, self._fallback(request), self.extraction)
         except Exception as exc:  # evicted from the cache and now unreadable
             return f"cannot OCR {request.id}: {type(exc).__name__}: {exc}"
         latency = (
@@ -183,10 +215,39 @@ class TesseractBackend:
         )
         return Response(id=request.id, text=text, latency_s=latency, finish_reason="stop")
 
-    def _lines(self, request: Request, psm: int) -> list[str]:
+    def _lines(self, request: Request, psm: int) -> list[Line]:
         return [line for path in request.images for line in self._recognize(path, psm)]
 
-    def _fallback(self, request: Request) -> Callable[[], list[str]] | None:
+    def _read_zone(self, path: str, box: list[float]) -> str:
+        """The text inside one box of a page (a little margin around it), cached."""
+        key = (path, tuple(int(v) for v in box))
+        if key in self._zones:
+            return self._zones[key]
+        check_image(path)
+        x0, y0, x1, y1 = key[1]
+        margin = max(4, (y1 - y0) // 4)
+        with self._image_module.open(path) as image:
+            image.load()
+            crop = image.crop((x0 - margin, y0 - margin, x1 + margin, y1 + margin))
+        # a box twice as tall as wide holds vertical text (a passport's number on its edge):
+        # read it turned both ways and keep the reading with more letters and digits
+        turns = (0,) if y1 - y0 < 2 * (x1 - x0) else (-90, 90)
+        readings = [
+            self._pytesseract.image_to_string(
+                crop.rotate(turn, expand=True) if turn else crop,
+                lang=self.lang,
+                config="--psm 6",
+                timeout=self.timeout_s,
+            )
+            for turn in turns
+        ]
+        text = max(readings, key=lambda r: sum(c.isalnum() for c in r))
+        self._zones[key] = " ".join(text.split())
+        while len(self._zones) > 64 * self.cache_size:
+            self._zones.popitem(last=False)
+        return self._zones[key]
+
+    def _fallback(self, request: Request) -> Callable[[], list[Line]] | None:
         """Lines read again with the fallback page segmentation, for fields not found."""
         psm = self.fallback_psm
         if psm is None:
@@ -206,8 +267,36 @@ def answer_mode(request: Request) -> str:
     return "text"
 
 
+def _is_box(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 4
+        and all(isinstance(v, int | float) for v in value)
+        and value[2] > value[0]
+        and value[3] > value[1]
+    )
+
+
+def field_value(lines: list[Line], doc_type: str | None, field: str, extraction: str) -> str:
+    """One field from a page's lines: the line rules, the word boxes, or both (see module)."""
+    texts = [line.text for line in lines]
+    if extraction == "lines":
+        return extract_field(texts, doc_type, field)
+    name = canonical_field(doc_type, field)
+    if has_line_rule(doc_type, name):  # the invoice header, INN/KPP pairs
+        by_rule = extract_field(texts, doc_type, field)
+        kind = field_type(doc_type, name)
+        if by_rule and (not kind or check(kind, by_rule) is None):
+            return by_rule
+        return extract_from_boxes(lines, doc_type, name) or by_rule
+    return extract_from_boxes(lines, doc_type, name) or extract_field(texts, doc_type, field)
+
+
 def answer_text(
-    request: Request, lines: list[str], fallback: Callable[[], list[str]] | None = None
+    request: Request,
+    lines: list[Line],
+    fallback: Callable[[], list[Line]] | None = None,
+    extraction: str = "layout",
 ) -> str:
     """The answer to one request from the recognized lines of its images.
 
@@ -217,18 +306,17 @@ def answer_text(
     mode = answer_mode(request)
     doc_type = request.doc_type
     if mode == "field":
-        value = extract_field(lines, doc_type, str(request.field))
+        value = field_value(lines, doc_type, str(request.field), extraction)
         if not value and fallback is not None:
-            value = extract_field(fallback(), doc_type, str(request.field))
+            value = field_value(fallback(), doc_type, str(request.field), extraction)
         return value
     if mode == "document":
         asked = request.generation.get("fields")
         names = list(asked) if isinstance(asked, list) and asked else document_fields(doc_type)
-        found = extract_document(lines, doc_type, names)
-        missing = [name for name in names if name not in found]
+        found = {name: field_value(lines, doc_type, name, extraction) for name in names}
+        missing = [name for name in names if not found[name]]
         if missing and fallback is not None:
-            found.update(extract_document(fallback(), doc_type, missing))
-        return json.dumps(
-            {name: found[name] for name in names if name in found}, ensure_ascii=False
-        )
-    return "\n".join(lines)
+            again = fallback()
+            found.update({name: field_value(again, doc_type, name, extraction) for name in missing})
+        return json.dumps({name: found[name] for name in names if found[name]}, ensure_ascii=False)
+    return "\n".join(line.text for line in lines)
