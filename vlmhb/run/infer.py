@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmhb.monitor import ResourceMonitor, summarize_answers
+from vlmhb.monitor.serving import serving_summary
 from vlmhb.run.dispatch import Dispatcher, DispatchSettings
 from vlmhb.run.folder import (
     ANSWERS,
@@ -34,7 +35,11 @@ from vlmhb.worker import protocol
 
 def ensure_local_model(prepared: PreparedRun, python: ChildPython) -> None:
     """Build the tiny test model on first use, in the run's own env (nothing is fetched)."""
-    if prepared.run.model != "tiny-llava" or prepared.run.backend not in {"hf", "vllm"}:
+    if prepared.run.model != "tiny-llava" or prepared.run.backend not in {
+        "hf",
+        "vllm",
+        "vllm-server",
+    }:
         return
     target = Path(prepared.model)
     if (target / "config.json").is_file():
@@ -197,5 +202,8 @@ def _finish_monitor(
             len(prepared.documents),
             energy_j=summary.get("energy_j"),
         )
+    )
+    summary.update(
+        serving_summary(iter_jsonl(run_dir / ANSWERS), prepared.run.load.get("concurrency"))
     )
     return summary

@@ -144,10 +144,21 @@ def iter_samples(prepared: PreparedRun) -> Iterator[Sample]:
 
 
 def prepare_plan(
-    plan: Path | str, *, runs_dir: Path = Path("runs"), isolation: str | None = None
+    plan: Path | str,
+    *,
+    runs_dir: Path = Path("runs"),
+    isolation: str | None = None,
+    concurrency: tuple[int, ...] | None = None,
 ) -> list[PreparedRun]:
-    """Validate a plan and resolve every run (datasets, prompts, run ids); touches nothing."""
-    runs: list[EvalRun] = load_plan(plan, isolation=isolation)  # type: ignore[arg-type]
+    """Validate a plan and resolve every run (datasets, prompts, run ids); touches nothing.
+
+    Rows with several concurrency levels (or every streaming row, given ``concurrency``)
+    become one run per level (``vlmhb.plan.sweep``).
+    """
+    from vlmhb.plan.sweep import expand_sweeps
+
+    loaded: list[EvalRun] = load_plan(plan, isolation=isolation)  # type: ignore[arg-type]
+    runs = expand_sweeps(loaded, concurrency)
     return [prepare_run(run, runs_dir) for run in runs]
 
 
