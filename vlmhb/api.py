@@ -51,6 +51,7 @@ def run_plan(
     jobs: int = 1,
     executor: str = "local",
     slurm: Any = None,
+    concurrency: tuple[int, ...] | None = None,
 ) -> PlanOutcome:
     """Validate the whole plan, run it, write the report at the end.
 
@@ -59,8 +60,11 @@ def run_plan(
     as it asks for in ``CUDA_VISIBLE_DEVICES``; ``jobs`` CPU-only runs go side by side.
     With no GPU and ``jobs=1`` the runs go row after row. ``executor="slurm"``: a Slurm job
     array through submitit (``slurm``: ``vlmhb.executors.slurm.SlurmOptions``).
+    ``concurrency``: load-sweep levels for every streaming row (``vlmhb.plan.sweep``).
     """
-    prepared = prepare_plan(plan, runs_dir=runs_dir, isolation=isolation)
+    if concurrency and executor == "slurm":  # a Slurm job re-reads the plan by row index
+        raise VlmhbError("--concurrency with --executor slurm: use the plan's concurrency column")
+    prepared = prepare_plan(plan, runs_dir=runs_dir, isolation=isolation, concurrency=concurrency)
     if dry_run:
         return PlanOutcome([RunOutcome(p, status="dry-run") for p in prepared])
     if executor == "slurm":

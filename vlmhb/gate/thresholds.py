@@ -10,6 +10,9 @@ A threshold is ``[KEY=VALUE:]... METRIC OP NUMBER``:
   ``run`` (run id or plan ``name``), ``model``, ``backend`` pick runs (shell globs allowed:
   ``model=Qwen*``); ``field`` or ``doc_type`` read that row of ``metrics/by_field`` or
   ``metrics/by_doc_type`` instead of ``metrics/overall``.
+* ``ttft_p95<=2``, ``e2e_p99=10``, ``req_per_s>=5`` — a metric not in the metric tables is
+  read from ``run.json``'s resource summary (serving figures, latency, throughput; a name
+  without its ``_s`` suffix finds it); latency figures are lower-is-better.
 
 Each (threshold, matching run) is one check. A check fails when the value misses the
 threshold, when the run failed or was not scored, or when the metric was not measured; a
@@ -32,7 +35,9 @@ from vlmhb.errors import VlmhbError
 EXIT_GATE = 3
 RUN_KEYS = ("run", "model", "backend")
 ROW_KEYS = ("field", "doc_type")
-LOWER_IS_BETTER = re.compile(r"^(cer|wer|ned)(_|$)|_rate$|^mixed_script_answers$")
+LOWER_IS_BETTER = re.compile(
+    r"^(cer|wer|ned)(_|$)|_rate$|^mixed_script_answers$|^(ttft|itl|e2e|latency)_|_errors$"
+)
 _CONDITION = re.compile(r"^\s*([A-Za-z][\w.-]*)\s*(>=|<=|>|<|=)\s*([-+0-9.eE]+)\s*$")
 
 
@@ -166,6 +171,21 @@ def read_measure(
     )
 
 
+def read_resource_measure(run_dir: Path, metric: str) -> Measure | None:
+    """A figure of ``run.json``'s resource summary (serving: ``ttft_p95`` reads ``ttft_p95_s``)."""
+    import json
+
+    try:
+        resources = json.loads((run_dir / "run.json").read_text("utf-8")).get("resources") or {}
+    except (OSError, ValueError):
+        return None
+    for key in (metric, f"{metric}_s"):
+        value = _number(resources.get(key))
+        if value is not None:
+            return Measure(value)
+    return None
+
+
 @dataclass(frozen=True)
 class Check:
     """One threshold against one run."""
@@ -218,6 +238,8 @@ def _check(threshold: Threshold, outcome: Any) -> Check:
         field=threshold.selector("field"),
         doc_type=threshold.selector("doc_type"),
     )
+    if measure is None and not any(threshold.selector(k) for k in ROW_KEYS):
+        measure = read_resource_measure(prepared.run_dir, threshold.metric)
     where = "".join(f" {k}={threshold.selector(k)}" for k in ROW_KEYS if threshold.selector(k))
     if measure is None:
         return Check(*ids, False, f"{threshold.metric}{where} was not measured for this run")

@@ -10,7 +10,9 @@ at a time, so the level, not ``batch_size``, is what the server sees.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 from vlmhb.errors import PlanError, Problem, VlmhbError
 from vlmhb.plan.plan_csv import EvalRun
@@ -81,3 +83,21 @@ def expand_sweeps(runs: Sequence[EvalRun], levels: Sequence[int] | None = None) 
             f"{', '.join(sorted(STREAMING_BACKENDS))}; the plan has none"
         )
     return expanded
+
+
+_NOT_IDENTITY = ("name", "concurrency", "batch_size", "source", "base_dir")
+
+
+def sweep_key(record: dict[str, Any]) -> str:
+    """What the levels of one sweep share, from a ``run.json`` dict: all but the level."""
+    row = {k: v for k, v in (record.get("plan_row") or {}).items() if k not in _NOT_IDENTITY}
+    row["load"] = {k: v for k, v in (row.get("load") or {}).items() if k != "concurrency"}
+    row["dataset_hash"] = record.get("dataset_hash")
+    row["prompts_hash"] = record.get("prompts_hash")
+    return json.dumps(row, sort_keys=True, default=str)
+
+
+def run_level(record: dict[str, Any]) -> int | None:
+    """The concurrency level a run was asked at (``load.concurrency``), or None."""
+    level = ((record.get("plan_row") or {}).get("load") or {}).get("concurrency")
+    return int(level) if isinstance(level, int | float) else None

