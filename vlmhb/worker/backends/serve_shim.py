@@ -33,7 +33,7 @@ import time
 from types import FrameType
 
 ROLE_SUPERVISOR = bool(os.environ.get("VLMHB_SERVE_PARENT"))
-GRACE_S = 10.0
+GRACE_S = 5.0
 
 if os.environ.get("VLMHB_SERVE_ENGINE") == "vllm" and not ROLE_SUPERVISOR:
     from vlmhb.worker.backends.vllm import cuda_available, import_vllm

@@ -43,7 +43,7 @@ from typing import Any
 
 from vlmhb.worker.backends.base import LoadInfo, Result, package_versions
 from vlmhb.worker.backends.openai import OpenAIBackend
-from vlmhb.worker.backends.server import ManagedServer, ServerCommand, free_port
+from vlmhb.worker.backends.server import ManagedServer, ServerCommand, free_port, watch_parent
 from vlmhb.worker.protocol import Init, Request
 
 SERVED_NAME = "vlmhb-model"
@@ -160,6 +160,7 @@ class ServedBackend:
         command, device = self.command(init, free_port())
         self.server = ManagedServer(command, name=f"{self.engine}-server")
         self.server.start()
+        watch_parent(os.getppid(), self._orphaned)
         up_s = self.server.wait_healthy(float(init.load.get("health_timeout_s", 900.0)))
         print(f"[{self.engine}-server] healthy after {up_s:.1f} s", file=sys.stderr, flush=True)
         client_load = {
@@ -177,6 +178,14 @@ class ServedBackend:
 
     def generate(self, batch: list[Request]) -> list[Result]:
         return self.client.generate(batch)
+
+    def _orphaned(self) -> None:
+        """The orchestrator is gone (``kill -9``): nobody will read another answer, and a
+        server left behind would hold its port and GPU memory. Stop it fast, then exit."""
+        print(f"[{self.engine}-server] orchestrator gone: stopping", file=sys.stderr, flush=True)
+        if self.server is not None:
+            self.server.stop(grace_s=2.0)
+        os._exit(1)
 
     def close(self) -> None:
         self.client.close()

@@ -9,10 +9,10 @@ No server outlives its worker, however the worker ends:
 
 * ``stop`` at the end of the run (the backend's ``close``), and from an ``atexit`` hook;
 * SIGTERM and SIGINT handlers that stop the group, then let the signal do what it did before;
-* ``PR_SET_PDEATHSIG`` (Linux): the kernel sends SIGKILL to the server's leader when the worker
-  dies by any means, ``kill -9`` included; and the shim the server runs in
-  (``serve_shim``) watches its parent and kills its own group when the worker is gone, so
-  processes the server spawned itself (vLLM's engine core) go too.
+* ``PR_SET_PDEATHSIG`` (Linux): the kernel signals the server's group leader when the worker
+  dies by any means, ``kill -9`` included. With ``serve_shim`` that leader is a small
+  supervisor that kills its whole group then, and also when it sees its parent pid change,
+  so processes the server spawned itself (vLLM's engine core) go too.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class ManagedServer:
         if self._reader is not None:
             self._reader.join(timeout=2.0)
 
-    def stop(self, grace_s: float = 10.0) -> None:
+    def stop(self, grace_s: float = 5.0) -> None:
         """TERM the whole process group, KILL what is left after ``grace_s``. Idempotent."""
         if self.process is None or self._stopped:
             return
