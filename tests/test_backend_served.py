@@ -153,7 +153,7 @@ def test_sse_framing_edge_cases() -> None:
 class ReplayServer:
     """Replays a recorded SSE stream, one event per write with a pause between events."""
 
-    def __init__(self, events: list[bytes], pause_s: float) -> None:
+    def __init__(self, events: list[bytes], pause_s: float, drop_idle: bool = False) -> None:
         self.events, self.pause_s = events, pause_s
         self.bodies: list[bytes] = []
         server = self
@@ -182,6 +182,8 @@ class ReplayServer:
                     self.wfile.flush()
                     time.sleep(server.pause_s)
                 self.wfile.write(b"0\r\n\r\n")
+                # Like a server whose keep-alive timeout passed: close without saying so.
+                self.close_connection = drop_idle
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -326,3 +328,22 @@ def test_the_server_group_dies_with_its_worker(how: signal.Signals, tmp_path: Pa
     finally:
         worker.kill()
         worker.wait()
+
+
+def test_a_kept_alive_connection_the_server_closed_is_replaced_not_retried(
+    tmp_path: Path,
+) -> None:
+    raw = (DATA / "sglang_stream.txt").read_bytes()
+    events = [part + b"\n\n" for part in raw.split(b"\n\n") if part.strip()]
+    server = ReplayServer(events, pause_s=0.0, drop_idle=True)
+    image = tmp_path / "a.png"
+    image.write_bytes(PNG)
+    init = {
+        "backend": "openai",
+        "model": "vlmhb-model",
+        "load": {"base_url": server.url, "concurrency": 1, "max_retries": 0},
+    }
+    requests = [{"id": f"r{i}", "images": [str(image)], "prompt": "?"} for i in range(4)]
+    messages, stderr = run_worker(init, requests)
+    assert [m["type"] for m in messages] == ["ready"] + ["response"] * 4, stderr
+    assert len(server.bodies) == 4 and "retry" not in stderr

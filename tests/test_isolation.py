@@ -29,6 +29,10 @@ WORKER_SIDE = [
     "vlmhb.worker.backends.vllm",
     "vlmhb.worker.backends.sglang",
     "vlmhb.worker.backends.openai",
+    "vlmhb.worker.backends.openai_stream",
+    "vlmhb.worker.backends.server",
+    "vlmhb.worker.backends.serve_shim",
+    "vlmhb.worker.backends.served",
 ]
 ORCHESTRATOR_PACKAGES = ("pandas", "pydantic", "click", "pyarrow", "rich", "psutil")
 

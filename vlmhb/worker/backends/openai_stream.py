@@ -235,11 +235,7 @@ class StreamClient:
         started_at = time.time()
         start = time.perf_counter()
         try:
-            connection = self._connection()
-            connection.request(
-                "POST", f"{self.prefix}/chat/completions", data, self.headers(stream)
-            )
-            reply = connection.getresponse()
+            reply = self._post(f"{self.prefix}/chat/completions", data, stream)
             if reply.status >= 400:
                 self._raise_status(reply, url)
             kind = reply.getheader("Content-Type") or ""
@@ -275,6 +271,22 @@ class StreamClient:
             return parse_completion(payload, time.perf_counter() - start, started_at)
         except ValueError as exc:
             raise RuntimeError(str(exc)) from None
+
+    def _post(self, path: str, data: bytes, stream: bool) -> http.client.HTTPResponse:
+        """Send one POST; a kept-alive connection the server has closed meanwhile (it idled
+        past the server's keep-alive timeout) is replaced at once, not counted as a failure."""
+        reused = getattr(self._local, "connection", None) is not None
+        try:
+            connection = self._connection()
+            connection.request("POST", path, data, self.headers(stream))
+            return connection.getresponse()
+        except ConnectionError:
+            if not reused:
+                raise
+            self._drop_connection()
+        connection = self._connection()
+        connection.request("POST", path, data, self.headers(stream))
+        return connection.getresponse()
 
     def _raise_status(self, reply: http.client.HTTPResponse, url: str) -> None:
         detail = reply.read()[:300].decode("utf-8", "replace")
