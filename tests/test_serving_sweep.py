@@ -218,4 +218,4 @@ def test_a_sweep_through_the_cli_report_sla_and_gate(
     assert "srv c=8" in summary and "differ" in summary
     assert "Answers differ from the lowest concurrency level: srv c=8" in summary
     html = (runs_dir / "report.html").read_text()
-    assert 'id="serving"' in html and "lowest level" in html
+    assert 'id="serving"' in html and "lowest level" in html and "serving-chart" in html

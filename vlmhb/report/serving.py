@@ -116,13 +116,41 @@ def serving_html(table: pd.DataFrame) -> str:
         style = ' style="background:#fde8e8"' if flagged else ""
         cells = "".join(f"<td>{escape(str(v))}</td>" for v in text)
         rows.append(f'<tr title="{escape(str(raw["run_id"]))}"{style}>{cells}</tr>')
-    return (
+    chart = serving_chart(table)
+    drawn = ""
+    if chart is not None:
+        from vlmhb.report.charts import figure_html
+
+        drawn = f'<div class="charts one">{figure_html(chart, "serving-chart")}</div>'
+    return drawn + (
         f'<div class="scroll"><table id="serving"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
         '<p class="muted">Throughput over the load window (first request sent to last answer); '
         "TTFT: time to first token; ITL: gaps between streamed chunks; E2E: request latency. "
         "Rows in red: greedy answers that differ from the lowest concurrency level.</p>"
     )
+
+
+def serving_chart(table: pd.DataFrame) -> Any | None:
+    """req/s and TTFT/E2E p95 against concurrency, one line per sweep (None: nothing to draw)."""
+    swept = table.dropna(subset=["concurrency", "req_per_s"])
+    if swept.empty:
+        return None
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Throughput (req/s)", "Latency p95 (s)"))
+    for _, group in swept.groupby("sweep"):
+        name = str(group["label"].iloc[0]).rsplit(" c=", 1)[0]
+        x = group["concurrency"]
+        fig.add_trace(go.Scatter(x=x, y=group["req_per_s"], name=f"{name} req/s"), 1, 1)
+        for key, dash in (("ttft_p95_s", "solid"), ("e2e_p95_s", "dot")):
+            label = f"{name} {key.split('_')[0].upper()} p95"
+            line = {"dash": dash}
+            fig.add_trace(go.Scatter(x=x, y=group[key], name=label, line=line), 1, 2)
+    fig.update_xaxes(type="log", title_text="concurrency")
+    fig.update_layout(title="Load sweep", height=380, template="plotly_white")
+    return fig
 
 
 def serving_markdown(table: pd.DataFrame) -> list[str]:

@@ -32,14 +32,12 @@ from vlmhb.run.prepare import PreparedRun, iter_samples, new_record, write_refer
 from vlmhb.run.worker_process import WorkerCommand, WorkerProcess
 from vlmhb.worker import protocol
 
+TINY_MODEL_BACKENDS = frozenset({"hf", "vllm", "vllm-server"})
+
 
 def ensure_local_model(prepared: PreparedRun, python: ChildPython) -> None:
     """Build the tiny test model on first use, in the run's own env (nothing is fetched)."""
-    if prepared.run.model != "tiny-llava" or prepared.run.backend not in {
-        "hf",
-        "vllm",
-        "vllm-server",
-    }:
+    if prepared.run.model != "tiny-llava" or prepared.run.backend not in TINY_MODEL_BACKENDS:
         return
     target = Path(prepared.model)
     if (target / "config.json").is_file():
