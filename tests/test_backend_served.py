@@ -347,3 +347,15 @@ def test_a_kept_alive_connection_the_server_closed_is_replaced_not_retried(
     messages, stderr = run_worker(init, requests)
     assert [m["type"] for m in messages] == ["ready"] + ["response"] * 4, stderr
     assert len(server.bodies) == 4 and "retry" not in stderr
+
+
+def test_a_server_that_cannot_start_is_a_fatal_naming_its_log_tail() -> None:
+    """SGLang is not installed here: its server dies at import, and the worker says why."""
+    init = {"backend": "sglang-server", "model": "Qwen/Qwen2.5-VL-3B-Instruct", "load": {}}
+    start = time.monotonic()
+    messages, stderr = run_worker(init, [{"id": "a", "images": [], "prompt": "?"}], timeout=60)
+    assert messages[0]["type"] == "fatal", messages
+    assert "sglang-server exited with code 1 before it was healthy" in messages[0]["message"]
+    assert "No module named 'sglang'" in messages[0]["message"]
+    assert "[sglang-server] started pid" in stderr
+    assert time.monotonic() - start < 30

@@ -25,6 +25,7 @@ option                      vLLM (``vllm serve``)          SGLang (``sglang.laun
 ``chat_template``           ``--chat-template``            ``--chat-template``
 ==========================  =============================  ================================
 
+``quantization`` and (vLLM) ``distributed_executor_backend`` pass through too.
 ``context_length``, ``mem_fraction_static``, ``tp_size`` and ``max_running_requests`` are
 accepted as aliases. ``server_args`` (a list of strings) is appended verbatim;
 ``health_timeout_s`` (900) bounds the wait for health; ``device`` (``auto`` | ``cpu`` |
@@ -68,7 +69,7 @@ VALUE_FLAGS: dict[str, tuple[str | None, str | None]] = {
     "distributed_executor_backend": ("--distributed-executor-backend", None),
     "quantization": ("--quantization", "--quantization"),
 }
-SWITCH_FLAGS: dict[str, tuple[str | None, str | None]] = {
+SWITCH_FLAGS: dict[str, tuple[str, str]] = {
     "enforce_eager": ("--enforce-eager", "--disable-cuda-graph"),
     "trust_remote_code": ("--trust-remote-code", "--trust-remote-code"),
 }
@@ -100,7 +101,7 @@ def engine_flags(engine: str, load: dict[str, Any]) -> list[str]:
         flags += [flag, str(value)]
     for key, names in SWITCH_FLAGS.items():
         if options.get(key):
-            flags.append(names[column] or "")
+            flags.append(names[column])
     limit = options.get("limit_mm_per_prompt")
     if limit is not None:
         if engine != "vllm":
