@@ -145,16 +145,18 @@ def test_serving_summary_percentiles_window_and_errors() -> None:
         {"id": "b", "started_at": 100.5, "latency_s": 1.5, "ttft_s": 0.4, "itl_s": [0.2]},
         {"id": "a", "started_at": 300.0, "latency_s": 9.0, "ttft_s": 9.0},  # duplicate: ignored
         {"id": "c", "error": "HTTP 500", "latency_s": None},
+        {"id": "d", "started_at": 200.0, "latency_s": 1.0},  # a resumed attempt, much later
     ]
     for line in lines[:2]:
         line["output_tokens"] = 3
     summary = serving_summary(lines, concurrency=2)
-    assert summary["serving_requests"] == 3 and summary["serving_errors"] == 1
-    assert summary["serving_window_s"] == 2.0 and summary["req_per_s"] == 1.0
-    assert summary["output_tok_per_s"] == 3.0
+    assert summary["serving_requests"] == 4 and summary["serving_errors"] == 1
+    # busy 100-102 and 200-201: the gap between attempts is not load time
+    assert summary["serving_window_s"] == 3.0 and summary["req_per_s"] == 1.0
+    assert summary["output_tok_per_s"] == 2.0
     assert summary["ttft_p50_s"] == pytest.approx(0.3)
     assert summary["itl_p50_s"] == pytest.approx(0.2)
-    assert summary["e2e_p99_s"] == pytest.approx(1.495)
+    assert summary["e2e_p99_s"] == pytest.approx(1.49)
     assert serving_summary([{"id": "x", "latency_s": 1.0}]) == {}
 
 

@@ -1,9 +1,11 @@
 """Serving figures of one run, from its streamed answer lines: throughput and latency percentiles.
 
 Only answers that carry ``started_at`` (written by the streaming backends: ``openai``,
-``vllm-server``, ``sglang-server``) count; a run without any gets no serving figures. The
-load window runs from the first request sent to the last answer received, so server start-up
-is not counted against throughput. Percentiles use numpy's default (linear interpolation).
+``vllm-server``, ``sglang-server``) count; a run without any gets no serving figures.
+Throughput divides by the load window: the time during which at least one request was in
+flight (the union of the requests' [sent, answered] intervals), so neither server start-up
+nor the gap before a resumed attempt counts against it. Percentiles use numpy's default
+(linear interpolation).
 
 Keys (all seconds unless named otherwise): ``concurrency, serving_requests, serving_errors,
 serving_window_s, req_per_s, output_tok_per_s, ttft_p50_s, ttft_p95_s, ttft_p99_s,
@@ -37,9 +39,9 @@ def serving_summary(
             timed.append(record)
     if not timed:
         return {}
-    starts = np.array([float(r["started_at"]) for r in timed])
-    ends = starts + np.array([float(r["latency_s"]) for r in timed])
-    window = float(ends.max() - starts.min())
+    window = busy_seconds(
+        [(float(r["started_at"]), float(r["started_at"]) + float(r["latency_s"])) for r in timed]
+    )
     tokens = sum(int(r.get("output_tokens") or 0) for r in timed)
     series = {
         "ttft": np.array([r["ttft_s"] for r in timed if r.get("ttft_s") is not None], float),
@@ -60,3 +62,18 @@ def serving_summary(
             key = f"{name}_p{q}_s"
             summary[key] = float(np.percentile(values, q)) if values.size else None
     return summary
+
+
+def busy_seconds(intervals: list[tuple[float, float]]) -> float:
+    """Length of the union of ``(start, end)`` intervals."""
+    total, current_start, current_end = 0.0, None, None
+    for start, end in sorted(intervals):
+        if current_end is None or start > current_end:
+            if current_end is not None and current_start is not None:
+                total += current_end - current_start
+            current_start, current_end = start, end
+        else:
+            current_end = max(current_end, end)
+    if current_end is not None and current_start is not None:
+        total += current_end - current_start
+    return total
