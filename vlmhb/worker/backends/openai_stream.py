@@ -108,9 +108,11 @@ class ChunkAccumulator:
             self.output_tokens = usage.get("completion_tokens", self.output_tokens)
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
-            text = delta.get("content") or delta.get("reasoning_content") or ""
-            if text:
-                self.pieces.append(str(text) if delta.get("content") else "")
+            content = delta.get("content") or ""
+            if content:
+                self.pieces.append(str(content))
+            # A reasoning model's thinking is not the answer, but it is generated tokens.
+            if content or delta.get("reasoning_content"):
                 self.chunks_with_text += 1
                 if self.ttft_s is None:
                     self.ttft_s = now - self.start
