@@ -32,6 +32,10 @@ WORKER_SIDE = [
     "vlmhb.worker.backends.sglang",
     "vlmhb.worker.backends.openai",
     "vlmhb.worker.backends.ocr_fields",
+    "vlmhb.worker.backends.openai_stream",
+    "vlmhb.worker.backends.server",
+    "vlmhb.worker.backends.serve_shim",
+    "vlmhb.worker.backends.served",
     # stdlib-only modules read on both sides of the venv boundary, or by scripts under a
     # model env's Python
     "vlmhb.form_labels",

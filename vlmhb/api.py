@@ -64,6 +64,7 @@ def run_plan(
     fresh: bool = False,
     on_set_aside: Callable[[Path, Path], None] | None = None,
     redact: bool | None = None,
+    concurrency: tuple[int, ...] | None = None,
 ) -> PlanOutcome:
     """Validate the whole plan, run it, write the report at the end.
 
@@ -76,15 +77,19 @@ def run_plan(
     written; ``skip_bad_documents`` leaves bad annotation lines and documents out instead.
     ``fresh``: earlier answers of these run ids are moved aside (``vlmhb.run.reuse``) and
     every sample is inferred again; ``on_set_aside(run_dir, moved_to)`` hears of each move.
+    ``concurrency``: load-sweep levels for every streaming row (``vlmhb.plan.sweep``).
     """
     if skip_bad_documents and executor == "slurm":
         raise VlmhbError("--skip-bad-documents works with the local executor only")
+    if concurrency and executor == "slurm":  # a Slurm job re-reads the plan by row index
+        raise VlmhbError("--concurrency with --executor slurm: use the plan's concurrency column")
     prepared = prepare_plan(
         plan,
         runs_dir=runs_dir,
         isolation=isolation,
         skip_bad_documents=skip_bad_documents,
         dry_run=dry_run,
+        concurrency=concurrency,
     )
     if dry_run:
         return PlanOutcome([RunOutcome(p, status="dry-run") for p in prepared])

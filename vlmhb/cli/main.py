@@ -179,6 +179,22 @@ def main() -> None:
 )
 @no_cache_option
 @redact_option
+@click.option(
+    "--concurrency",
+    "concurrency_text",
+    default=None,
+    metavar="LEVELS",
+    help="Load sweep for streaming rows (openai, vllm-server, sglang-server): one run per "
+    "level over the same requests, e.g. 1,4,16,64.",
+)
+@click.option(
+    "--sla",
+    "sla_text",
+    default=None,
+    metavar="FIGURE=BOUND,...",
+    help="Latency targets for sweeps, e.g. ttft_p95=2s,e2e_p95=10s: prints the highest "
+    "concurrency level meeting them (see vlmhb.gate.sla).",
+)
 @reports_errors
 def run(
     plan: Path,
@@ -198,6 +214,8 @@ def run(
     junit: Path | None,
     no_cache: bool,
     redact: bool | None,
+    concurrency_text: str | None,
+    sla_text: str | None,
 ) -> None:
     """Run every evaluation run of PLAN (a native or VLMHyperBench v0.1 CSV).
 
@@ -214,9 +232,13 @@ def run(
     )
     from vlmhb.gate import thresholds as gate
     from vlmhb.gate.junit import write_junit
+    from vlmhb.gate.sla import parse_sla
+    from vlmhb.plan.sweep import parse_levels
 
     thresholds = gate.parse_thresholds(fail_under)
     set_cache(not no_cache)
+    levels = parse_levels(concurrency_text) if concurrency_text else None
+    sla = parse_sla(sla_text) if sla_text else None
     slurm = None
     if executor == "slurm":
         from vlmhb.executors.slurm import SlurmOptions, parse_minutes
@@ -240,12 +262,17 @@ def run(
             f"fresh: earlier answers of {old.name} moved aside to {moved}"
         ),
         redact=redact,
+        concurrency=levels,
     )
     print_preflight_notes(result)
     if dry_run:
         print_dry_run(result)
         return
     print_summary(result)
+    if sla is not None:
+        from vlmhb.cli.serving import print_sla
+
+        print_sla(result, sla)
     checks = gate.check_gate(result.runs, thresholds) if thresholds else None
     if checks is not None:
         for check in checks.checks:

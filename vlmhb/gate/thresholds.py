@@ -12,6 +12,9 @@ A threshold is ``[KEY=VALUE:]... METRIC OP NUMBER``:
   ``run`` (run id or plan ``name``), ``model``, ``backend`` pick runs (shell globs allowed:
   ``model=Qwen*``); ``field`` or ``doc_type`` read that row of ``metrics/by_field`` or
   ``metrics/by_doc_type`` instead of ``metrics/overall``.
+* ``ttft_p95<=2``, ``e2e_p99=10``, ``req_per_s>=5`` — a metric not in the metric tables is
+  read from ``run.json``'s resource summary (serving figures, latency, throughput; a name
+  without its ``_s`` suffix finds it); latency figures are lower-is-better.
 
 Each (threshold, matching run) is one check. A check fails when the value misses the
 threshold, when the run failed or was not scored, or when the metric was not measured; a
@@ -30,7 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vlmhb.errors import VlmhbError
-from vlmhb.run.files import BY_DOC_TYPE, BY_FIELD, OVERALL, metrics_table
+from vlmhb.monitor.serving import serving_higher_is_better
+from vlmhb.run.files import BY_DOC_TYPE, BY_FIELD, OVERALL, RUN_JSON, metrics_table
 from vlmhb.run.metric_directions import higher_is_better, read_directions
 
 if TYPE_CHECKING:
@@ -171,6 +175,21 @@ def read_measure(
     )
 
 
+def read_resource_measure(run_dir: Path, metric: str) -> Measure | None:
+    """A figure of ``run.json``'s resource summary (serving: ``ttft_p95`` reads ``ttft_p95_s``)."""
+    import json
+
+    try:
+        resources = json.loads((run_dir / RUN_JSON).read_text("utf-8")).get("resources") or {}
+    except (OSError, ValueError):
+        return None
+    for key in (metric, f"{metric}_s"):
+        value = _number(resources.get(key))
+        if value is not None:
+            return Measure(value)
+    return None
+
+
 @dataclass(frozen=True)
 class Check:
     """One threshold against one run."""
@@ -223,10 +242,14 @@ def _check(threshold: Threshold, outcome: RunOutcome) -> Check:
         field=threshold.selector("field"),
         doc_type=threshold.selector("doc_type"),
     )
+    if measure is None and not any(threshold.selector(k) for k in ROW_KEYS):
+        measure = read_resource_measure(prepared.run_dir, threshold.metric)
     where = "".join(f" {k}={threshold.selector(k)}" for k in ROW_KEYS if threshold.selector(k))
     if measure is None:
         return Check(*ids, False, f"{threshold.metric}{where} was not measured for this run")
     higher = higher_is_better(threshold.metric, read_directions(prepared.run_dir))
+    if higher is None:
+        higher = serving_higher_is_better(threshold.metric)
     if higher is None and threshold.op == "=":
         return Check(
             *ids, False, f"{threshold.metric}: direction unknown; write >= or <= explicitly"

@@ -31,6 +31,8 @@ DEFAULT_ENVS: dict[str, str] = {
     "vllm": "vllm-cpu",
     "sglang": "sglang",
     "openai": "echo",
+    "vllm-server": "vllm-cpu",
+    "sglang-server": "sglang",
 }
 # VLMHyperBench v0.1 ``framework`` column → vlmhb backend.
 V01_FRAMEWORKS: dict[str, str] = {
@@ -44,7 +46,14 @@ V01_FRAMEWORKS: dict[str, str] = {
 }
 TINY_MODEL_DIR = "models/tiny-llava"  # under $VLMHB_HOME; built by vlmhb.worker.tiny_model
 
-_GPU = {"hf": "hf-qwen", "vllm": "vllm", "sglang": "sglang", "openai": "echo"}
+_GPU = {
+    "hf": "hf-qwen",
+    "vllm": "vllm",
+    "sglang": "sglang",
+    "openai": "echo",
+    "vllm-server": "vllm",
+    "sglang-server": "sglang",
+}
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -84,7 +93,7 @@ def _vlm(
     family: str,
     vram: float,
     notes: str = "",
-    backends: tuple[str, ...] = ("hf", "vllm", "sglang", "openai"),
+    backends: tuple[str, ...] = ("hf", "vllm", "sglang", "openai", "vllm-server", "sglang-server"),
 ) -> ModelSpec:
     envs = {backend: _GPU[backend] for backend in backends if backend in _GPU}
     return ModelSpec(key, hf_id, family, backends, envs, vram, notes)
@@ -117,7 +126,7 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         "MiniCPM-V",
         18,
         "remote code (trust_remote_code); no AutoModelForImageTextToText class: vLLM/SGLang",
-        backends=("vllm", "sglang", "openai"),
+        backends=("vllm", "sglang", "openai", "vllm-server", "sglang-server"),
     ),
     _vlm(
         "deepseek-vl2-tiny",
@@ -125,7 +134,7 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         "DeepSeek-VL2",
         10,
         "MoE 3B (1B active); not in transformers: vLLM/SGLang",
-        backends=("vllm", "sglang", "openai"),
+        backends=("vllm", "sglang", "openai", "vllm-server", "sglang-server"),
     ),
     _vlm(
         "smolvlm-256m",
@@ -165,8 +174,8 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         "tiny-llava",
         "",
         "tiny test model",
-        ("hf", "vllm"),
-        {"hf": "hf-cpu", "vllm": "vllm-cpu"},
+        ("hf", "vllm", "vllm-server"),
+        {"hf": "hf-cpu", "vllm": "vllm-cpu", "vllm-server": "vllm-cpu"},
         0,
         f"random ~1 MB LLaVA at $VLMHB_HOME/{TINY_MODEL_DIR}, built on first use "
         "(python -m vlmhb.worker.tiny_model PATH in the hf-cpu env)",

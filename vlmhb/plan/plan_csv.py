@@ -15,7 +15,7 @@ import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -23,7 +23,9 @@ from vlmhb.errors import PlanError, Problem
 from vlmhb.plan.catalogue import backend_name
 from vlmhb.plan.validate import row_problems
 
-Backend = Literal["hf", "vllm", "sglang", "openai", "tesseract", "echo"]
+Backend = Literal[
+    "hf", "vllm", "sglang", "openai", "tesseract", "echo", "vllm-server", "sglang-server"
+]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 Mode = Literal["field", "document", "text"]
 Stage = Literal["infer", "eval", "report"]
@@ -32,7 +34,7 @@ Isolation = Literal["venv", "local"]
 ALL_STAGES: tuple[Stage, ...] = ("infer", "eval", "report")
 CPU_BACKENDS = frozenset({"tesseract", "echo", "openai"})
 V01_HEADER = ("dataset", "task", "framework", "model_name")
-LIST_COLUMNS = ("metrics", "stages", "doc_types", "fields")
+LIST_COLUMNS = ("metrics", "stages", "doc_types", "fields", "concurrency")
 JSON_COLUMNS = ("load", "generation")
 
 
@@ -62,6 +64,7 @@ class EvalRun(BaseModel):
     gpus: int | None = Field(default=None, ge=0)
     timeout_s: float = Field(default=600.0, gt=0)
     limit: int | None = Field(default=None, ge=1)
+    concurrency: tuple[Annotated[int, Field(ge=1)], ...] = ()  # several: a load sweep
     load: dict[str, Any] = Field(default_factory=dict)
     generation: dict[str, Any] = Field(default_factory=dict)
     redact: bool | None = None  # report without document values/images (None: auto)

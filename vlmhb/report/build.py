@@ -146,6 +146,7 @@ def build_report(
     from vlmhb.report.redact import REDACTED_NOTE, redact_drilldown, should_redact
     from vlmhb.report.robustness import robustness_markdown, robustness_section
     from vlmhb.report.run_data import load_runs
+    from vlmhb.report.serving import serving_html, serving_markdown, serving_table
     from vlmhb.report.validity import validity_markdown, validity_section
 
     runs = load_runs([Path(p) for p in run_dirs])
@@ -168,6 +169,8 @@ def build_report(
         ("gaps", f"Gaps ({len(gaps)})", section("gaps", "Gaps", gaps_html(gaps))),
     ]
     sections += _chart_sections(runs, board)
+    served = serving_table(runs)
+    sections.append(("serving", "Serving", section("serving", "Serving", serving_html(served))))
     sections.append(validity_section(runs))
     sections.append(robustness_section(runs))
     sections += prompt_sections(run_dirs)
@@ -189,7 +192,7 @@ def build_report(
     out_md.parent.mkdir(parents=True, exist_ok=True)
     page = render_page(title, sections, drill.data, len(runs))
     _write_atomic(out_html, page)
-    summary = render_summary(board, gaps, notes, title)
+    summary = render_summary(board, gaps, notes, title, serving_markdown(served))
     _write_atomic(out_md, summary + validity_markdown(runs) + robustness_markdown(runs))
     return ReportResult(
         html=out_html, markdown=out_md, n_runs=len(runs), gaps=gaps, redacted=redacted

@@ -25,7 +25,11 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def render_summary(
-    board: pd.DataFrame, gaps: Sequence[str], notes: Sequence[str] = (), title: str = "vlmhb report"
+    board: pd.DataFrame,
+    gaps: Sequence[str],
+    notes: Sequence[str] = (),
+    title: str = "vlmhb report",
+    serving: Sequence[str] = (),
 ) -> str:
     """The whole summary.md text."""
     parts = [
@@ -40,6 +44,7 @@ def render_summary(
         markdown_table(display_leaderboard(board)),
         "",
     ]
+    parts += list(serving)  # the serving section's lines (vlmhb.report.serving), if any
     parts += ["## Gaps", ""]
     parts += [f"- {_cell(g)}" for g in gaps] if gaps else ["None: every run has every stage."]
     if notes:

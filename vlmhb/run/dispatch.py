@@ -125,6 +125,7 @@ def answer_line(
         "output_tokens": response.get("output_tokens"),
         "finish_reason": response.get("finish_reason"),
         "ttft_s": response.get("ttft_s"),
+        **{key: response[key] for key in ("itl_s", "started_at") if response.get(key) is not None},
         "attempt": attempt,
     }
 

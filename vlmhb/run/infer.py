@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vlmhb.monitor import ResourceMonitor, summarize_answers
+from vlmhb.monitor.serving import serving_summary
 from vlmhb.run.answer_cache import cache_for_run
 from vlmhb.run.dispatch import Dispatcher, DispatchSettings
 from vlmhb.run.folder import (
@@ -201,4 +202,7 @@ def _finish_monitor(
         )
     )
     summary["wall_s"] = round(wall_s, 3)
+    summary.update(
+        serving_summary(iter_jsonl(run_dir / ANSWERS), prepared.run.load.get("concurrency"))
+    )
     return summary

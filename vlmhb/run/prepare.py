@@ -168,11 +168,18 @@ def prepare_plan(
     isolation: str | None = None,
     skip_bad_documents: bool = False,
     dry_run: bool = False,
+    concurrency: tuple[int, ...] | None = None,
 ) -> list[PreparedRun]:
-    """Validate a plan and resolve every run (datasets, prompts, run ids); touches nothing."""
+    """Validate a plan and resolve every run (datasets, prompts, run ids); touches nothing.
+
+    Rows with several concurrency levels (or every streaming row, given ``concurrency``)
+    become one run per level (``vlmhb.plan.sweep``).
+    """
+    from vlmhb.plan.sweep import expand_sweeps
     from vlmhb.run.preflight import prepare_checked
 
-    runs, problems = read_plan(plan, isolation=isolation)  # type: ignore[arg-type]
+    rows, problems = read_plan(plan, isolation=isolation)  # type: ignore[arg-type]
+    runs = expand_sweeps(rows, concurrency)
     return prepare_checked(
         runs, runs_dir, skip_bad_documents=skip_bad_documents, dry_run=dry_run, problems=problems
     )

@@ -81,6 +81,8 @@ class Response:
     output_tokens: int | None = None
     finish_reason: str | None = None
     ttft_s: float | None = None
+    itl_s: list[float] | None = None  # gaps between streamed chunks (streaming backends)
+    started_at: float | None = None  # wall clock when the request went out (streaming backends)
     type: str = "response"
 
 

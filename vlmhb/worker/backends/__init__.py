@@ -17,6 +17,8 @@ BACKENDS: dict[str, str] = {
     "vllm": "vlmhb.worker.backends.vllm:VLLMBackend",
     "sglang": "vlmhb.worker.backends.sglang:SGLangBackend",
     "openai": "vlmhb.worker.backends.openai:OpenAIBackend",
+    "vllm-server": "vlmhb.worker.backends.served:VLLMServerBackend",
+    "sglang-server": "vlmhb.worker.backends.served:SGLangServerBackend",
 }
 
 

@@ -15,8 +15,13 @@ Standard library only (``urllib`` + a thread pool), so its env is tiny. Load opt
 * ``extra_body``: a dict merged into every request body (server-specific options).
 
 ``init.model`` is the served model name. Generation: ``max_new_tokens`` → ``max_tokens``,
-``temperature`` (0 unless given: greedy), ``top_p``, ``seed``, ``stop``. Latency is that of the
-successful attempt; tokens come from ``usage``.
+``temperature`` (0 unless given: greedy), ``top_p``, ``seed``, ``stop``.
+
+Requests stream (``stream``: true by default; false for a server that cannot): each answer
+records its time to first token, inter-token gaps, end-to-end latency (of the successful
+attempt) and the wall-clock start; tokens come from ``usage`` (``stream_options``), else the
+number of content chunks. The client is ``openai_stream.StreamClient``, shared with the
+managed-server backends (``served``).
 """
 
 from __future__ import annotations
@@ -33,27 +38,19 @@ from typing import Any
 
 from vlmhb.worker.backends.base import LoadInfo, Result, check_image
 from vlmhb.worker.backends.chat import build_messages, merged_generation, url_image_part
+from vlmhb.worker.backends.openai_stream import (
+    FINISH_REASONS,
+    RETRY_STATUS,
+    HTTPStatusError,
+    RetryableError,
+    StreamClient,
+    StreamedAnswer,
+    retry_after_seconds,
+)
 from vlmhb.worker.protocol import Init, Request, Response
 
-FINISH_REASONS = {"stop": "stop", "eos": "stop", "length": "length", "max_tokens": "length"}
-_RETRY_STATUS = {408, 409, 425, 429}
+__all__ = ["FINISH_REASONS", "HTTPStatusError", "OpenAIBackend", "RetryableError"]
 _PASSED_THROUGH = ("temperature", "top_p", "seed", "stop", "presence_penalty", "frequency_penalty")
-
-
-class HTTPStatusError(RuntimeError):
-    """An HTTP error status not worth retrying (4xx except 408, 409, 425, 429)."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class RetryableError(RuntimeError):
-    """An attempt failed in a way worth trying again (429, 5xx, connection, timeout)."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass
@@ -68,6 +65,7 @@ class ClientOptions:
     backoff_s: float = 1.0
     backoff_max_s: float = 30.0
     extra_body: dict[str, Any] = field(default_factory=dict)
+    stream: bool = True
 
     def redact(self, text: str) -> str:
         """``text`` with the API key masked, wherever it appears."""
@@ -104,6 +102,7 @@ def client_options(init: Init) -> ClientOptions:
         backoff_s=float(opts.get("backoff_s", 1.0)),
         backoff_max_s=float(opts.get("backoff_max_s", 30.0)),
         extra_body=dict(extra),
+        stream=bool(opts.get("stream", True)),
     )
 
 
@@ -122,22 +121,18 @@ def build_body(request: Request, model: str, generation: dict[str, Any]) -> dict
     return body
 
 
-def parse_completion(request_id: str, payload: dict[str, Any], latency_s: float) -> Response:
-    """Map a chat-completions answer onto a ``Response``; raise ``ValueError`` if malformed."""
-    try:
-        choice = payload["choices"][0]
-        text = choice["message"].get("content") or ""
-    except (KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise ValueError(f"malformed completion: {json.dumps(payload)[:300]}") from exc
-    usage = payload.get("usage") or {}
-    reason = choice.get("finish_reason")
+def to_response(request_id: str, answer: StreamedAnswer) -> Response:
+    """A protocol ``Response`` carrying the answer and its streaming timings."""
     return Response(
         id=request_id,
-        text=text,
-        latency_s=latency_s,
-        prompt_tokens=usage.get("prompt_tokens"),
-        output_tokens=usage.get("completion_tokens"),
-        finish_reason=FINISH_REASONS.get(reason, reason) if reason else None,
+        text=answer.text,
+        latency_s=answer.e2e_s,
+        prompt_tokens=answer.prompt_tokens,
+        output_tokens=answer.output_tokens,
+        finish_reason=answer.finish_reason,
+        ttft_s=answer.ttft_s,
+        itl_s=[round(gap, 6) for gap in answer.itl_s] if answer.ttft_s is not None else None,
+        started_at=answer.started_at,
     )
 
 
@@ -150,12 +145,13 @@ def retry_delay(attempt: int, options: ClientOptions, retry_after: float | None)
 
 
 class OpenAIBackend:
-    """Sends each request of a batch to the server, ``concurrency`` at a time."""
+    """Sends each request of a batch to the server, ``concurrency`` at a time, streaming."""
 
     def __init__(self) -> None:
         self.options: ClientOptions | None = None
         self.defaults: dict[str, Any] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self._client: StreamClient | None = None
 
     def load(self, init: Init) -> LoadInfo:
         self.options = client_options(init)
@@ -163,6 +159,9 @@ class OpenAIBackend:
         concurrency = max(1, int(init.load.get("concurrency", 8)))
         if init.load.get("check_server", True):
             self._check_server()
+        self._client = StreamClient(
+            self.options.base_url, self.options.api_key, self.options.timeout_s
+        )
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="openai")
         return LoadInfo(
             device=f"remote:{self.options.base_url}", versions={"python": sys.version.split()[0]}
@@ -180,9 +179,7 @@ class OpenAIBackend:
     def _check_server(self) -> None:
         options = self._require_options()
         try:
-            self._send(
-                "GET", f"{options.base_url}/models", None, timeout=min(options.timeout_s, 30.0)
-            )
+            self._send("GET", f"{options.base_url}/models", timeout=min(options.timeout_s, 30.0))
         except HTTPStatusError as exc:
             if exc.status not in (404, 405):  # a server without /models is still a server
                 raise RuntimeError(f"openai backend: server not usable: {exc}") from None
@@ -191,6 +188,7 @@ class OpenAIBackend:
 
     def _answer(self, request: Request) -> Result:
         options = self._require_options()
+        assert self._client is not None, "load() first"
         try:
             for image in request.images:
                 check_image(image)
@@ -198,42 +196,36 @@ class OpenAIBackend:
             body.update(options.extra_body)
         except (OSError, ValueError) as exc:
             return exc
-        url = f"{options.base_url}/chat/completions"
         for attempt in range(options.max_retries + 1):
-            start = time.perf_counter()
             try:
-                payload = self._send("POST", url, body, timeout=options.timeout_s)
-                return parse_completion(request.id, payload, time.perf_counter() - start)
+                return to_response(request.id, self._client.chat(body, stream=options.stream))
             except RetryableError as exc:
                 if attempt >= options.max_retries:
-                    return f"gave up after {attempt + 1} attempt(s): {exc}"
+                    return options.redact(f"gave up after {attempt + 1} attempt(s): {exc}")
                 delay = retry_delay(attempt, options, exc.retry_after)
-                print(f"[openai] {request.id}: {exc}; retry in {delay:.2f}s", file=sys.stderr)
+                message = options.redact(f"[openai] {request.id}: {exc}; retry in {delay:.2f}s")
+                print(message, file=sys.stderr)
                 time.sleep(delay)
             except (RuntimeError, ValueError) as exc:
                 return options.redact(str(exc))
         return "unreachable"  # pragma: no cover - the loop always returns
 
-    def _send(
-        self, method: str, url: str, body: dict[str, Any] | None, timeout: float
-    ) -> dict[str, Any]:
-        """One HTTP attempt; ``RetryableError`` for what may pass, ``RuntimeError`` otherwise."""
+    def _send(self, method: str, url: str, timeout: float) -> dict[str, Any]:
+        """One plain HTTP call; ``RetryableError`` for what may pass, ``RuntimeError`` otherwise."""
         options = self._require_options()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = {"Accept": "application/json"}
         if options.api_key:
             headers["Authorization"] = f"Bearer {options.api_key}"
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8") if body is not None else None
-        http_request = urllib.request.Request(url, data=data, headers=headers, method=method)
+        http_request = urllib.request.Request(url, headers=headers, method=method)
         try:
             with urllib.request.urlopen(http_request, timeout=timeout) as reply:
                 raw = reply.read()
         except urllib.error.HTTPError as exc:
             detail = options.redact(exc.read()[:300].decode("utf-8", "replace"))
             message = f"HTTP {exc.code} from {url}: {detail}"
-            if exc.code in _RETRY_STATUS or exc.code >= 500:
-                raise RetryableError(
-                    message, _retry_after(exc.headers.get("Retry-After"))
-                ) from None
+            if exc.code in RETRY_STATUS or exc.code >= 500:
+                retry_after = retry_after_seconds(exc.headers.get("Retry-After"))
+                raise RetryableError(message, retry_after) from None
             raise HTTPStatusError(message, exc.code) from None
         except urllib.error.URLError as exc:
             raise RetryableError(f"cannot reach {url}: {exc.reason}") from None
@@ -251,12 +243,3 @@ class OpenAIBackend:
         if self.options is None:
             raise RuntimeError("openai backend: load() was not called")
         return self.options
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
