@@ -40,6 +40,10 @@ def _answers(outcome: api.RunOutcome) -> dict[str, dict]:
 def _rows(folder: Path) -> int:
     with sqlite3.connect(folder / CACHE_FILE) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        # The file exists a moment before the run creates its table.
+        named = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'answers'"
+        if not db.execute(named).fetchone()[0]:
+            return 0
         return int(db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
 
 
@@ -72,7 +76,7 @@ def test_differing_settings_never_share_answers(
         {"system_prompt": "Отвечай кратко."},  # system prompt
         {"load": {"delay_s": 0}},  # load settings
         {"model": "m2"},  # model identity
-        {"load": {"revision": "abc123"}},  # model revision
+        {"revision": "abc123"},  # model revision (the plan's revision column)
         {"batch_size": 2},  # batching can change what an engine answers
     ]
     for index, change in enumerate(variants):

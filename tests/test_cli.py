@@ -105,7 +105,8 @@ def test_run_then_status_eval_and_report(echo_plan: Path, tmp_path: Path) -> Non
     assert "bleu" in summary["metrics"] and summary["higher_is_better"]["bleu"] is True
 
     code, out, _ = invoke("report", str(run_dir), "-o", str(tmp_path / "r" / "page.html"))
-    assert code == 0 and out.strip() == str(tmp_path / "r" / "page.html")
+    page, summary = tmp_path / "r" / "page.html", tmp_path / "r" / "summary.md"
+    assert code == 0 and out.startswith(f"wrote {page} and {summary}"), out
     assert (tmp_path / "r" / "summary.md").is_file()
 
 

@@ -58,7 +58,9 @@ class _Leaderboard(HTMLParser):
             self.headers.append("".join(self._text))
             self._where = "table"
         elif tag == "td" and self._where == "td":
-            self.rows[self._run].append(("".join(self._text), self._value))
+            # a cell may break its CI onto a second line (<br>): read it as one spaced line
+            shown = " ".join(part.strip() for part in self._text if part.strip())
+            self.rows[self._run].append((shown, self._value))
             self._where = "table"
         elif tag == "table":
             self._where = ""

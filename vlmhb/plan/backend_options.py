@@ -10,7 +10,7 @@ row is checked against them when the plan is read, so ``{"max_new_tokens": "abc"
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -49,6 +49,15 @@ class EchoLoad(CommonLoad):
     hang_on: str | None = None
     print_stdout: bool = False
     spawn_child_s: float | None = Field(default=None, gt=0)
+    # the continuous path: an engine holding ``max_num_seqs`` requests, ``step_s`` a step
+    continuous: bool = False
+    max_num_seqs: int | None = Field(default=None, ge=1)
+    step_s: float = Field(default=0.0, ge=0)
+    refuse_on: str | None = None
+    # answers that depend on the prompt (prompt search tests): the reference when the prompt
+    # holds ``oracle_marker``; ``oracle`` is the dataset folder or its annotations.jsonl
+    oracle: str | None = None
+    oracle_marker: str | None = None
 
 
 class TesseractLoad(CommonLoad):
@@ -61,6 +70,7 @@ class TesseractLoad(CommonLoad):
     cache_size: int = Field(default=64, ge=1)
     parallel: int = Field(default=1, ge=1)
     timeout_s: float = Field(default=120.0, gt=0)
+    extraction: Literal["layout", "lines", "zones"] = "layout"
 
 
 class _PixelLimits(CommonLoad):
@@ -70,6 +80,7 @@ class _PixelLimits(CommonLoad):
     dtype: str | None = None
     device: str | None = Field(default=None, pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
     log_tokens: bool = False
+    revision: str | None = None
 
 
 class HfLoad(_PixelLimits):
@@ -95,6 +106,7 @@ class VllmLoad(_PixelLimits):
     quantization: str | None = None
     limit_mm_per_prompt: int | dict[str, int] | None = None
     mm_processor_kwargs: dict[str, Any] | None = None
+    continuous: bool = True
 
 
 class SglangLoad(CommonLoad):
@@ -107,6 +119,9 @@ class SglangLoad(CommonLoad):
     trust_remote_code: bool = False
     chat_template: str | None = None
     engine_args: dict[str, Any] = Field(default_factory=dict)
+    max_running_requests: int | None = Field(default=None, ge=1)
+    revision: str | None = None
+    continuous: bool = True
 
 
 class OpenaiLoad(CommonLoad):
@@ -122,6 +137,7 @@ class OpenaiLoad(CommonLoad):
     backoff_s: float = Field(default=1.0, ge=0)
     backoff_max_s: float = Field(default=30.0, ge=0)
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    stream: bool = True
 
     @field_validator("api_key_env")
     @classmethod
@@ -129,6 +145,39 @@ class OpenaiLoad(CommonLoad):
         if value is not None and not _ENV_NAME.match(value):
             raise ValueError(f"{value!r} is not an environment variable name")
         return value
+
+
+class ServedLoad(CommonLoad):
+    """A managed server (``vllm-server``, ``sglang-server``): its flags and the client's knobs
+    (``vlmhb.worker.backends.served`` maps each option to a flag; aliases accepted)."""
+
+    dtype: str | None = None
+    device: str | None = Field(default=None, pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    max_model_len: int | None = Field(default=None, ge=1)
+    context_length: int | None = Field(default=None, ge=1)
+    max_num_seqs: int | None = Field(default=None, ge=1)
+    max_running_requests: int | None = Field(default=None, ge=1)
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    mem_fraction_static: float | None = Field(default=None, gt=0, le=1)
+    tensor_parallel_size: int | None = Field(default=None, ge=1)
+    tp_size: int | None = Field(default=None, ge=1)
+    kv_cache_memory_bytes: int | None = Field(default=None, ge=1)
+    max_num_batched_tokens: int | None = Field(default=None, ge=1)
+    limit_mm_per_prompt: int | dict[str, int] | None = None
+    enforce_eager: bool | None = None
+    trust_remote_code: bool = False
+    seed: int | None = None
+    chat_template: str | None = None
+    quantization: str | None = None
+    distributed_executor_backend: str | None = None
+    revision: str | None = None
+    server_args: list[str] = Field(default_factory=list)
+    health_timeout_s: float = Field(default=900.0, gt=0)
+    concurrency: int = Field(default=8, ge=1)
+    timeout_s: float = Field(default=600.0, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+    backoff_s: float = Field(default=1.0, ge=0)
+    extra_body: dict[str, Any] = Field(default_factory=dict)
 
 
 class Generation(_Options):
@@ -155,6 +204,8 @@ LOAD_OPTIONS: dict[str, type[CommonLoad]] = {
     "vllm": VllmLoad,
     "sglang": SglangLoad,
     "openai": OpenaiLoad,
+    "vllm-server": ServedLoad,
+    "sglang-server": ServedLoad,
 }
 
 

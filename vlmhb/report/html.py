@@ -65,7 +65,7 @@ def leaderboard_html(board: pd.DataFrame) -> str:
     for (_, raw), (_, text) in zip(board.iterrows(), shown.iterrows(), strict=True):
         cells = []
         for header, col, digits, _ci in DISPLAY:
-            value = raw[col]
+            value = raw[col if isinstance(col, str) else col[0]]
             key = "" if isinstance(value, float) and math.isnan(value) else value
             cls = ' class="num"' if digits is not None else ""
             if col in WRAPPED_ANYWHERE:

@@ -145,19 +145,28 @@ def settings_identity(
     backend: str,
     model: str,
     load: dict[str, Any],
-    batch_size: int,
+    batch_size: int | None,
     env: dict[str, Any],
+    run_identity: dict[str, Any] | None = None,
 ) -> str:
-    """The hash of a run's settings that every request key of the run shares."""
+    """The hash of a run's settings that every request key of the run shares.
+
+    ``run_identity`` is what the run id hashes (``PreparedRun.identity``): the model's
+    identity (hub revision, or a local folder's content hash) and the env's (lock hash, or the
+    key packages' versions); without it the model folder's file list and this interpreter
+    stand in.
+    """
     environment = (
         {"lock_hash": env.get("lock_hash"), "name": env.get("name")}
         if env.get("lock_hash")
         else {"python": sys.version, "executable": sys.executable}
     )
+    known = run_identity or {}
     identity = {
         "backend": backend,
         "model": model,
-        "model_files": _model_fingerprint(model),
+        "model_identity": known.get("model") or _model_fingerprint(model),
+        "env_identity": known.get("env"),
         "revision": load.get("revision"),
         "env": environment,
         "vlmhb": vlmhb.__version__,
@@ -278,6 +287,7 @@ def cache_for_run(
         load=dict(run.load),
         batch_size=run.batch_size,
         env=env,
+        run_identity=getattr(prepared, "identity", None),
     )
     return CachedSamples(AnswerCache(), settings, log, on_answer)
 
