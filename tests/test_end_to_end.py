@@ -9,6 +9,7 @@ hand from its dataset.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import subprocess
@@ -77,7 +78,7 @@ def leaderboard_html(path: Path) -> dict[str, dict[str, tuple[str, str]]]:
 def summary_rows(path: Path) -> list[dict[str, str]]:
     """The Markdown leaderboard of summary.md as dicts (header -> cell)."""
     lines = path.read_text("utf-8").split("## Leaderboard", 1)[1].strip().splitlines()
-    table = [line for line in lines if line.startswith("|")]
+    table = list(itertools.takewhile(lambda line: line.startswith("|"), lines))  # first table
     split = [[cell.strip() for cell in line.strip("|").split(" | ")] for line in table]
     return [dict(zip(split[0], row, strict=True)) for row in split[2:]]
 

@@ -44,7 +44,8 @@ def test_readers_take_the_recorded_direction(tmp_path: Path) -> None:
     recorded = read_directions(tmp_path)
     assert higher_is_better("my_score", recorded) is False
     assert higher_is_better("my_score_micro", recorded) is False
-    assert higher_is_better("cer", recorded) is None  # not recorded for this run
+    assert higher_is_better("cer", recorded) is False  # not recorded: the registry's table
+    assert higher_is_better("someone_elses_score", recorded) is None  # nobody says
 
 
 def test_old_folders_fall_back_to_the_registry_table(tmp_path: Path) -> None:

@@ -17,6 +17,8 @@ METRIC_NAMES: dict[str, tuple[str, ...]] = {
     "cer": (),
     "wer": (),
     "bleu": (),
+    "valid_but_wrong": (),
+    "invalid_rate": (),
 }
 
 

@@ -71,7 +71,11 @@ def leaderboard_html(board: pd.DataFrame) -> str:
             if col in WRAPPED_ANYWHERE:
                 cls = ' class="id"'  # long ids and paths may break anywhere; words do not
             shown_text, _, ci = text[header].partition(" [")
-            body = escape(shown_text) + (f'<br><span class="ci">[{escape(ci)}</span>' if ci else "")
+            if isinstance(col, tuple):  # one figure a line: the column stays narrow
+                body = "<br>".join(escape(part) for part in shown_text.split(" / "))
+            else:
+                body = escape(shown_text)
+            body += f'<br><span class="ci">[{escape(ci)}</span>' if ci else ""
             cells.append(f'<td{cls} data-v="{escape(str(key))}">{body}</td>')
         rows.append(
             f'<tr class="lb-row" data-run="{escape(str(raw["run_id"]))}" '

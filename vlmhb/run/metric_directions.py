@@ -17,15 +17,16 @@ from vlmhb.run.files import METRICS_DIR, METRICS_JSON
 
 
 def read_directions(run_dir: Path) -> dict[str, bool]:
-    """``{metric: higher_is_better}`` of a run folder (the registry's table when unrecorded)."""
+    """``{metric: higher_is_better}``: what the run folder records, over the registry's table."""
     try:
         summary = json.loads((run_dir / METRICS_DIR / METRICS_JSON).read_text("utf-8"))
     except (OSError, ValueError):
         summary = {}
     recorded = summary.get("higher_is_better") if isinstance(summary, dict) else None
-    if isinstance(recorded, dict) and recorded:
-        return {str(k): bool(v) for k, v in recorded.items() if isinstance(v, bool)}
-    return dict(HIGHER_IS_BETTER)
+    table = dict(HIGHER_IS_BETTER)  # built-in scores a folder scored earlier may not record
+    if isinstance(recorded, dict):
+        table.update({str(k): v for k, v in recorded.items() if isinstance(v, bool)})
+    return table
 
 
 def higher_is_better(metric: str, directions: Mapping[str, bool]) -> bool | None:
