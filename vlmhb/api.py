@@ -51,6 +51,7 @@ def run_plan(
     jobs: int = 1,
     executor: str = "local",
     slurm: Any = None,
+    ray: Any = None,
 ) -> PlanOutcome:
     """Validate the whole plan, run it, write the report at the end.
 
@@ -59,6 +60,7 @@ def run_plan(
     as it asks for in ``CUDA_VISIBLE_DEVICES``; ``jobs`` CPU-only runs go side by side.
     With no GPU and ``jobs=1`` the runs go row after row. ``executor="slurm"``: a Slurm job
     array through submitit (``slurm``: ``vlmhb.executors.slurm.SlurmOptions``).
+    ``executor="ray"``: a Ray task per run (``ray``: ``vlmhb.executors.ray.RayOptions``).
     """
     prepared = prepare_plan(plan, runs_dir=runs_dir, isolation=isolation)
     if dry_run:
@@ -74,10 +76,16 @@ def run_plan(
             options=slurm or SlurmOptions(),
             on_outcome=on_outcome,
         )
+    elif executor == "ray":
+        from vlmhb.executors.ray import RayOptions, run_on_ray
+
+        outcomes = run_on_ray(
+            prepared, runs_dir=runs_dir, options=ray or RayOptions(), on_outcome=on_outcome
+        )
     elif executor == "local":
         outcomes = _run_local(prepared, runs_dir, gpus, jobs, progress, on_outcome)
     else:
-        raise VlmhbError(f"unknown executor {executor!r} (local or slurm)")
+        raise VlmhbError(f"unknown executor {executor!r} (local, slurm or ray)")
     result = PlanOutcome(outcomes)
     wants_report = any("report" in p.run.stages for p in prepared)
     run_dirs = [o.prepared.run_dir for o in outcomes if (o.prepared.run_dir / RUN_JSON).exists()]
