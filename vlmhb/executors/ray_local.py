@@ -58,6 +58,7 @@ class RayNode:
     process: subprocess.Popen[bytes] = field(init=False)
     launches: int = 0
     joined: bool = False
+    killed: bool = False
 
     def launch(self) -> None:
         """Start (or start again) the node's ``ray start --block`` in its own session."""
@@ -84,6 +85,7 @@ class RayNode:
     def kill(self) -> None:
         """Lose the node at once, as a preempted pod does: SIGKILL to its whole tree."""
         pids = self.pids()
+        self.killed = True
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -193,7 +195,7 @@ class LoopbackCluster:
         deadline = time.monotonic() + timeout_s
         while True:
             for node in self.nodes:
-                if node.process.poll() is None:
+                if node.killed or node.process.poll() is None:
                     continue
                 if not node.joined and node.launches < START_ATTEMPTS:
                     # Ray's raylet gives its agents fixed seconds to come up; on a busy
