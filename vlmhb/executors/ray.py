@@ -280,7 +280,9 @@ def _submit(ray: Any, prepared: Sequence[Any], todo: list[int], options: RayOpti
             raise RayError(
                 f"{run.source or run.label}: needs {need} GPUs, the largest node has {largest:g}"
             )
-    task = ray.remote(run_task)
+    # The task holds no GPU memory itself (its worker process does): reuse Ray's worker
+    # processes rather than Ray's default of a fresh one for every GPU task.
+    task = ray.remote(max_calls=0)(run_task)
     refs = {}
     for index in todo:
         item = prepared[index]
