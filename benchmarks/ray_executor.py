@@ -22,6 +22,7 @@ import json
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from scheduler import write_inputs
@@ -31,39 +32,55 @@ from vlmhb.executors.ray import RayOptions, import_ray, read_events, run_on_ray
 from vlmhb.executors.ray_local import LoopbackCluster
 from vlmhb.run.prepare import prepare_plan
 
-Figures = tuple[float, float, float]  # wall, mean slot gap, mean run time (seconds)
+
+@dataclass
+class Figures:
+    """What one executor did with the plan (seconds)."""
+
+    wall: float  # the whole plan
+    gap: float  # mean, from one run's end to the next start on the same GPU
+    run: float  # mean run time (worker spawn to answers.csv)
+    first_start: float  # from the call to the first run starting
+    concurrency: float  # runs going at once, on average, between first start and last end
 
 
-def slot_figures(runs_dir: Path, devices: dict[str, str]) -> tuple[float, float]:
-    """(mean gap between one run's end and the next start on the same GPU, mean run time),
-    from each ``run.json``; ``devices``: run id -> the GPU it ran on."""
+def figures(runs_dir: Path, devices: dict[str, str], submitted: float, wall: float) -> Figures:
+    """Figures from each ``run.json``; ``devices``: run id -> the GPU it ran on."""
     by_slot: dict[str, list[tuple[float, float]]] = {}
-    times = []
+    spans = []
     for run_id, device in devices.items():
         record = json.loads((runs_dir / run_id / "run.json").read_text("utf-8"))
         span = (record["started_at"], record["finished_at"])
         by_slot.setdefault(device, []).append(span)
-        times.append(span[1] - span[0])
-    gaps = [b[0] - a[1] for spans in by_slot.values() for a, b in itertools.pairwise(sorted(spans))]
-    return statistics.mean(gaps), statistics.mean(times)
+        spans.append(span)
+    gaps = [
+        b[0] - a[1] for on_slot in by_slot.values() for a, b in itertools.pairwise(sorted(on_slot))
+    ]
+    first, last = min(s[0] for s in spans), max(s[1] for s in spans)
+    return Figures(
+        wall=wall,
+        gap=statistics.mean(gaps),
+        run=statistics.mean(s[1] - s[0] for s in spans),
+        first_start=first - submitted,
+        concurrency=sum(s[1] - s[0] for s in spans) / (last - first),
+    )
 
 
 def run_local(folder: Path, plan: Path, slots: int) -> Figures:
-    """(wall, slot gap, run time) seconds of the plan through the local GPU-slot scheduler."""
+    """The plan through the local GPU-slot scheduler."""
     runs_dir = folder / "runs-local"
     prepared = prepare_plan(plan, runs_dir=runs_dir, isolation="local")
-    started = time.perf_counter()
-    outcomes = run_scheduled(
-        prepared, Slots(gpus=tuple(str(i) for i in range(slots))), runs_dir=runs_dir, progress=False
-    )
+    gpus = Slots(gpus=tuple(str(i) for i in range(slots)))
+    started, submitted = time.perf_counter(), time.time()
+    outcomes = run_scheduled(prepared, gpus, runs_dir=runs_dir, progress=False)
     wall = time.perf_counter() - started
     assert all(o.status == "done" for o in outcomes), [o.error for o in outcomes]
     devices = {e["run_id"]: e["devices"] for e in read_schedule(runs_dir) if e["event"] == "end"}
-    return wall, *slot_figures(runs_dir, devices)
+    return figures(runs_dir, devices, submitted, wall)
 
 
 def run_ray(folder: Path, plan: Path, slots: int) -> tuple[Figures, float, float]:
-    """(figures, cluster start, driver connect) seconds through ``--executor ray``."""
+    """The plan through ``--executor ray``; also the cluster's start and the driver's connect."""
     cluster = LoopbackCluster(folder / "ray")
     started = time.perf_counter()
     cluster.start_head(gpus=slots, cpus=slots)
@@ -78,17 +95,17 @@ def run_ray(folder: Path, plan: Path, slots: int) -> tuple[Figures, float, float
             runs_dir = folder / "runs-ray"
             prepared = prepare_plan(plan, runs_dir=runs_dir, isolation="local")
             options = RayOptions(address=cluster.address, poll_s=0.5)
-            started = time.perf_counter()
-            outcomes = run_on_ray(prepared, runs_dir=runs_dir, options=options, say=print)
+            started, submitted = time.perf_counter(), time.time()
+            outcomes = run_on_ray(prepared, runs_dir=runs_dir, options=options, say=lambda _: None)
             wall = time.perf_counter() - started
         finally:
             ray.shutdown()  # before the cluster goes: a driver left behind aborts the process
     finally:
         cluster.stop()
     assert all(o.status == "done" for o in outcomes), [o.error for o in outcomes]
-    starts = read_events(runs_dir)
-    devices = {e["run_id"]: e["cuda_visible_devices"] for e in starts if e["event"] == "start"}
-    return (wall, *slot_figures(runs_dir, devices)), up, connect
+    starts = [e for e in read_events(runs_dir) if e["event"] == "start"]
+    devices = {e["run_id"]: e["cuda_visible_devices"] for e in starts}
+    return figures(runs_dir, devices, submitted, wall), up, connect
 
 
 def main() -> None:
@@ -100,20 +117,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vb-", dir="/tmp") as tmp:
         folder = Path(tmp)
         plan, work = write_inputs(folder, args.runs)
-        ideal = sum(work) / args.slots
         local = run_local(folder, plan, args.slots)
-        ray_figures, up, connect = run_ray(folder, plan, args.slots)
-    mean_work = sum(work) / args.runs
+        on_ray, up, connect = run_ray(folder, plan, args.slots)
+    ideal, mean_work = sum(work) / args.slots, sum(work) / args.runs
     print(f"{args.runs} echo runs over {args.slots} fake GPU slots; ideal {ideal:.2f} s")
-    for name, (wall, gap, run_s) in (("local scheduler", local), ("ray executor", ray_figures)):
-        overhead = (wall - ideal) * args.slots / args.runs
+    for name, got in (("local scheduler", local), ("ray executor", on_ray)):
+        overhead = (got.wall - ideal) * args.slots / args.runs
         print(
-            f"  {name:16s} wall {wall:7.2f} s  efficiency {ideal / wall:6.1%}  "
-            f"overhead per run {overhead * 1000:6.0f} ms  (slot gap end->start "
-            f"{gap * 1000:5.0f} ms, runner cost {(run_s - mean_work) * 1000:5.0f} ms)"
+            f"  {name:16s} wall {got.wall:6.2f} s  efficiency {ideal / got.wall:6.1%}  "
+            f"overhead per run {overhead * 1000:5.0f} ms"
+        )
+        print(
+            f"  {'':16s} first run started after {got.first_start:5.2f} s, "
+            f"{got.concurrency:4.2f} runs at once on average, slot gap end->start "
+            f"{got.gap * 1000:4.0f} ms, runner cost {(got.run - mean_work) * 1000:4.0f} ms a run"
         )
     print(f"  ray one-off: cluster start {up:.1f} s, driver connect {connect:.2f} s")
-    print(f"  total time ratio ray / local {ray_figures[0] / local[0]:.2f}")
+    print(f"  total time ratio ray / local {on_ray.wall / local.wall:.2f}")
 
 
 if __name__ == "__main__":
