@@ -149,14 +149,16 @@ def echo_row(name: str, delay: float) -> dict:
     }
 
 
-def driver(plan: Path, runs: Path, cluster: LoopbackCluster, *extra: str) -> subprocess.Popen:
+def driver(
+    plan: Path, runs: Path, cluster: LoopbackCluster, *extra: str, cwd: Path = REPO
+) -> subprocess.Popen:
     """The real CLI as the Ray driver, joined through 127.0.0.1."""
     argv = vlmhb_cmd(
         "run", str(plan), "--runs-dir", str(runs), "--executor", "ray", "--ray-address",
         cluster.address, *extra,
     )  # fmt: skip
     return subprocess.Popen(
-        argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
@@ -255,7 +257,7 @@ def test_sigterm_cancels_every_task(cluster: LoopbackCluster, tmp_path: Path, wr
     plan = write_plan([echo_row(f"slow{i}", delay=2.0) for i in range(4)])
     runs = tmp_path / "runs"
     spy = WorkerSpy(runs, cluster.nodes)
-    proc = driver(plan, runs, cluster)
+    proc = driver(plan, Path("runs"), cluster, cwd=tmp_path)  # relative to the driver's folder
     wait_until(lambda: len(spy.workers()) == 4, 180, "four workers answering")
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)

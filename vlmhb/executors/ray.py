@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -237,6 +237,8 @@ def run_on_ray(
     say = say or (lambda text: print(text, file=sys.stderr, flush=True))
     runs_dir = runs_dir.resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
+    # A task runs in whatever folder Ray gives it: every path it gets must be absolute.
+    prepared = [replace(item, run_dir=item.run_dir.resolve()) for item in prepared]
     outcomes: list[Any] = [None] * len(prepared)
     todo: list[int] = []
     for index, item in enumerate(prepared):
