@@ -17,6 +17,7 @@ from vlmhb.run.folder import RUN_JSON
 from vlmhb.run.prepare import PreparedRun, prepare_plan
 
 if TYPE_CHECKING:
+    from vlmhb.executors.ray import RayOptions
     from vlmhb.executors.slurm import SlurmOptions
     from vlmhb.prompt_search import SearchOutcome  # pandas, numpy: loaded only for a search
 
@@ -65,6 +66,7 @@ def run_plan(
     on_set_aside: Callable[[Path, Path], None] | None = None,
     redact: bool | None = None,
     concurrency: tuple[int, ...] | None = None,
+    ray: RayOptions | None = None,
 ) -> PlanOutcome:
     """Validate the whole plan, run it, write the report at the end.
 
@@ -78,6 +80,7 @@ def run_plan(
     ``fresh``: earlier answers of these run ids are moved aside (``vlmhb.run.reuse``) and
     every sample is inferred again; ``on_set_aside(run_dir, moved_to)`` hears of each move.
     ``concurrency``: load-sweep levels for every streaming row (``vlmhb.plan.sweep``).
+    ``executor="ray"``: a Ray task per run (``ray``: ``vlmhb.executors.ray.RayOptions``).
     """
     if skip_bad_documents and executor == "slurm":
         raise VlmhbError("--skip-bad-documents works with the local executor only")
@@ -105,10 +108,16 @@ def run_plan(
             options=slurm or SlurmOptions(),
             on_outcome=on_outcome,
         )
+    elif executor == "ray":
+        from vlmhb.executors.ray import RayOptions, run_on_ray
+
+        outcomes = run_on_ray(
+            prepared, runs_dir=runs_dir, options=ray or RayOptions(), on_outcome=on_outcome
+        )
     elif executor == "local":
         outcomes = _run_local(prepared, runs_dir, gpus, jobs, progress, on_outcome)
     else:
-        raise VlmhbError(f"unknown executor {executor!r} (local or slurm)")
+        raise VlmhbError(f"unknown executor {executor!r} (local, slurm or ray)")
     result = PlanOutcome(outcomes, set_aside=moved)
     wants_report = any("report" in p.run.stages for p in prepared)
     run_dirs = [o.prepared.run_dir for o in outcomes if (o.prepared.run_dir / RUN_JSON).exists()]

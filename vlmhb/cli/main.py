@@ -144,10 +144,17 @@ def main() -> None:
 )
 @click.option(
     "--executor",
-    type=click.Choice(["local", "slurm"]),
+    type=click.Choice(["local", "slurm", "ray"]),
     default="local",
     show_default=True,
-    help="local: this machine's GPU slots; slurm: a job array through submitit.",
+    help="local: this machine's GPU slots; slurm: a job array through submitit; "
+    "ray: a Ray task per run on a cluster (docs/pods.md).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="HOST:PORT",
+    help="Ray: the head to join [default: RAY_ADDRESS, else a Ray started here].",
 )
 @click.option("--partition", default=None, help="Slurm partition.")
 @click.option(
@@ -207,6 +214,7 @@ def run(
     gpus: str | None,
     jobs: int,
     executor: str,
+    ray_address: str | None,
     partition: str | None,
     gpus_per_run: int | None,
     time_limit: str,
@@ -245,6 +253,11 @@ def run(
 
         parse_minutes(time_limit)
         slurm = SlurmOptions(partition=partition, gpus_per_run=gpus_per_run, time=time_limit)
+    ray = None
+    if executor == "ray":
+        from vlmhb.executors.ray import RayOptions
+
+        ray = RayOptions(address=ray_address)
     result = api.run_plan(
         plan,
         runs_dir=runs_dir,
@@ -255,6 +268,7 @@ def run(
         jobs=jobs,
         executor=executor,
         slurm=slurm,
+        ray=ray,
         on_outcome=print_outcome_line,
         skip_bad_documents=skip_bad_documents,
         fresh=fresh,
