@@ -131,8 +131,7 @@ def run_batches(backend: Backend, intake: Intake, channel: Channel, batch_size: 
     The intake keeps decoding while a batch runs, so the next batch is ready when it ends.
     """
     while (first := intake.wait()) is not None:
-        batch = [first, *intake.take(batch_size - 1)]
-        answer_batch(backend, batch, channel)
+        answer_batch(backend, gather_burst(first, intake, batch_size), channel)
 
 
 def run_engine(backend: ContinuousBackend, intake: Intake, channel: Channel) -> None:
@@ -160,9 +159,10 @@ def run_engine(backend: ContinuousBackend, intake: Intake, channel: Channel) -> 
 
 
 def gather_burst(first: protocol.Request, intake: Intake, limit: int) -> list[protocol.Request]:
-    """An idle engine's first step: the burst arriving with ``first`` (the orchestrator
-    sends its window at once), so the first step schedules it together as one batch would.
-    Waits only while requests keep coming (a 2 ms quiet gap ends it), up to ``limit``."""
+    """``first`` and the burst arriving with it, up to ``limit`` (the orchestrator sends its
+    window at once): an idle engine's first step, or a static batch, gets it whole instead of
+    whatever the reader thread had decoded so far. Waits only while requests keep coming
+    (a 2 ms quiet gap ends it)."""
     arrived = [first]
     quiet_since = time.perf_counter()
     while len(arrived) < limit and time.perf_counter() - quiet_since < BURST_GAP_S:
