@@ -14,6 +14,7 @@ given seed.
 from __future__ import annotations
 
 import json
+import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,6 +150,7 @@ def make_dataset(
                 "text": text,
                 "tags": tags,
                 "images": [str(img_path.resolve())],
+                "field_types": {},  # untyped: no validator applies
                 "generated_by": "vlmhb-synth-1",  # made-up people: reports may show them
             }
         )
@@ -253,6 +255,8 @@ def _long(df: pd.DataFrame, key: str | None, mode: str) -> pd.DataFrame:
             "cer_macro": _ci(g["cer"].to_numpy(float)),
             "wer_micro": _ci(g["wer"].to_numpy(float)),
             "wer_macro": _ci(g["wer"].to_numpy(float)),
+            "valid_but_wrong": (math.nan,) * 3,  # no typed field in these fixtures
+            "invalid_rate": (math.nan,) * 3,
             "exact_match_raw": _ci(g["exact_raw"].to_numpy(float)),
             "cer_raw_micro": _ci(g["cer_raw"].to_numpy(float)),
             "missing_answer_rate": _ci(g["missing"].to_numpy(float)),
@@ -312,11 +316,17 @@ def write_run(
                     "answer_norm": an,
                     "missing": False,
                     "error": "worker timeout after 120 s" if doc_fail else None,
+                    # field validity (metrics/_validity.py): these fixtures' fields are untyped
+                    "field_type": "",
+                    "validity": None,
+                    "invalid_why": None,
                     "exact": float(rn == an),
                     "anls": (1 - ned) if ned < 0.5 else 0.0,
                     "ned": ned,
                     "cer": Levenshtein.distance(rn, an) / max(1, len(rn)),
                     "wer": 0.0 if rn == an else 1.0,
+                    "valid_but_wrong": math.nan,
+                    "invalid": math.nan,
                     "cer_raw": Levenshtein.distance(ref, ans) / max(1, len(ref)),
                     "exact_raw": float(ref == ans),
                     "mixed_script": False,

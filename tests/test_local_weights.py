@@ -53,3 +53,31 @@ def test_the_tiny_model_is_built_in_its_env_on_first_use_only(
     built_at = config.stat().st_mtime_ns
     ensure_local_weights(prepared, python)
     assert config.stat().st_mtime_ns == built_at
+
+
+def test_the_tiny_model_is_built_in_the_env_the_catalogue_names(
+    tmp_path: Path,
+    write_plan,
+    monkeypatch: pytest.MonkeyPatch,
+    hf_python: Path,  # noqa: F811
+) -> None:
+    """A vllm run of the tiny model builds it with hf-cpu (vllm-cpu lacks its processor)."""
+    import vlmhb.run.local_weights as local_weights
+
+    monkeypatch.setenv("VLMHB_HOME", str(tmp_path / "home"))
+    make_dataset(tmp_path / "ds", n_docs=1)
+    plan = write_plan(
+        [{"dataset": "ds", "backend": "vllm", "model": "tiny-llava", "isolation": "venv"}]
+    )
+    (prepared,) = prepare_plan(plan, runs_dir=tmp_path / "runs")
+    asked: list[tuple[str, str]] = []
+
+    def built_env(isolation: str, env_name: str) -> ChildPython:
+        asked.append((isolation, env_name))
+        return ChildPython(python=hf_python, isolation="venv")
+
+    monkeypatch.setattr(local_weights, "child_python", built_env)
+    run_env = ChildPython(python=Path("/nonexistent/vllm-cpu/python"), isolation="venv")
+    ensure_local_weights(prepared, run_env)  # would fail if it used the run's own env
+    assert asked == [("venv", "hf-cpu")]
+    assert (tmp_path / "home" / "models" / "tiny-llava" / "config.json").is_file()

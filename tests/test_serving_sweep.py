@@ -127,13 +127,20 @@ def test_levels_and_the_plan_column(tmp_path: Path, write_plan) -> None:
     other = {"plan_row": runs[1].model_dump(mode="json"), "dataset_hash": "h"}
     assert sweep_key(record) == sweep_key(other)
     hf = write_plan(
-        [{"dataset": str(tmp_path / "data"), "backend": "hf", "model": "m", "concurrency": "4"}],
+        [
+            {
+                "dataset": str(tmp_path / "data"),
+                "backend": "hf",
+                "model": "org/m",
+                "concurrency": "4",
+            }
+        ],
         name="hf.csv",
     )
     with pytest.raises(PlanError, match=r"hf\.csv:2:concurrency: backend 'hf' has no concurr"):
         expand_sweeps(load_plan(hf))
     hf_only = write_plan(
-        [{"dataset": str(tmp_path / "data"), "backend": "hf", "model": "m"}], name="hf2.csv"
+        [{"dataset": str(tmp_path / "data"), "backend": "hf", "model": "org/m"}], name="hf2.csv"
     )
     with pytest.raises(VlmhbError, match="the plan has none"):
         expand_sweeps(load_plan(hf_only), (4,))

@@ -175,6 +175,7 @@ def test_gate_compare_and_report_read_the_validity_metrics(tmp_path: Path) -> No
     from vlmhb.gate.compare import compare_runs
     from vlmhb.gate.thresholds import parse_threshold, read_measure
     from vlmhb.report import build_report
+    from vlmhb.run.metric_directions import higher_is_better, read_directions
 
     ref = {
         "doc_id": "s0",
@@ -192,12 +193,13 @@ def test_gate_compare_and_report_read_the_validity_metrics(tmp_path: Path) -> No
         score_run(run, n_boot=200)
 
     gate = parse_threshold("valid_but_wrong=0.01")
-    assert gate.op == "<="  # a bare '=' means 'at most' for this metric
+    higher = higher_is_better("valid_but_wrong", read_directions(run_b))
+    assert higher is False and gate.comparison(higher) == "<="  # a bare '=': 'at most' here
     measured_b = read_measure(run_b, "valid_but_wrong")
     assert measured_b is not None and measured_b.value == pytest.approx(0.1)
-    assert not gate.passes(measured_b.value)
+    assert not gate.passes(measured_b.value, higher)
     measured_a = read_measure(run_a, "valid_but_wrong", doc_type="snils")
-    assert measured_a is not None and gate.passes(measured_a.value)
+    assert measured_a is not None and gate.passes(measured_a.value, higher)
 
     comparison = compare_runs(run_a, run_b, metrics=["exact", "valid_but_wrong"], n_boot=200)
     deltas = {(d.field, d.metric): d for d in comparison.deltas}

@@ -72,6 +72,9 @@ class ModelSpec:
     # run in the model's env writes them to ``$VLMHB_HOME/<local_dir>`` on first use.
     build_module: str = ""
     local_dir: str = ""
+    # The env that builds them (its packages can; the run's own env may not, e.g. vllm-cpu
+    # lacks what the tiny model's processor needs); empty: the run's own env.
+    build_env: str = ""
 
     def env_for(self, backend: str) -> str:
         """The env this model runs in under ``backend``."""
@@ -181,6 +184,7 @@ CATALOGUE: tuple[ModelSpec, ...] = (
         "(python -m vlmhb.worker.tiny_model PATH in the hf-cpu env)",
         build_module="vlmhb.worker.tiny_model",
         local_dir=TINY_MODEL_DIR,
+        build_env="hf-cpu",
     ),
 )
 _BY_KEY = {spec.key: spec for spec in CATALOGUE}

@@ -31,18 +31,24 @@ def _cell(table: pd.DataFrame | None, metric: str, key: str | None = None, by: s
     return f"{format_ci(row['value'], row['ci_low'], row['ci_high'], 3)} (n={int(row['n'])})"
 
 
+def _measured(table: pd.DataFrame) -> bool:
+    """Whether a table holds a valid-but-wrong rate (a run with typed fields)."""
+    return bool(table[table["metric"] == "valid_but_wrong"]["value"].notna().any())
+
+
 def validity_rows(runs: Sequence[RunData]) -> list[list[str]]:
     """``[run, scope, valid-but-wrong, invalid]`` rows: each run overall, then per doc type."""
     rows: list[list[str]] = []
     for run in runs:
         overall = run.tables.get("overall")
         by_type = run.tables.get("by_doc_type")
-        if overall is None or "valid_but_wrong" not in set(overall["metric"]):
-            continue
+        if overall is None or not _measured(overall):
+            continue  # not scored for validity, or no typed field: nothing to say
         rows.append([run.label, "all typed fields", *(_cell(overall, m) for m, _ in METRICS)])
         if by_type is None:
             continue
-        typed = by_type[by_type["metric"] == "valid_but_wrong"]["doc_type"]
+        measured = by_type[(by_type["metric"] == "valid_but_wrong") & by_type["value"].notna()]
+        typed = measured["doc_type"]
         for doc_type in sorted(set(typed.astype(str))):
             cells = (_cell(by_type, m, doc_type, "doc_type") for m, _ in METRICS)
             rows.append([run.label, str(doc_type), *cells])

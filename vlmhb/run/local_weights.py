@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vlmhb.errors import WorkerError
 from vlmhb.plan.catalogue import backend_name, find_spec
-from vlmhb.run.isolation import ChildPython
+from vlmhb.run.isolation import ChildPython, child_python
 from vlmhb.run.prepare import PreparedRun
 
 
@@ -28,6 +28,8 @@ def ensure_local_weights(prepared: PreparedRun, python: ChildPython) -> None:
     target = Path(prepared.model)
     if (target / "config.json").is_file():
         return
+    if spec.build_env and prepared.isolation == "venv" and spec.build_env != prepared.env_name:
+        python = child_python("venv", spec.build_env)  # built (or reused) like any run's env
     target.parent.mkdir(parents=True, exist_ok=True)
     building = target.with_name(f".{target.name}.{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
