@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,21 +86,38 @@ def _inside(images: tuple[Path, ...], root: Path) -> bool:
 
 
 _DIGESTS: dict[tuple[str, int, int], str] = {}
+_WHOLE_FILE = 32 << 20  # files up to this size are read in one call; larger ones in chunks
+HEAD_BYTES = 256 << 10  # what ``read_digest`` keeps of a large file (image headers live here)
 
 
 def file_digest(path: Path) -> str:
     """SHA-256 of a file's bytes, memoised by (path, size, mtime); ``missing`` if unreadable."""
     try:
-        stat = path.stat()
+        stat = os.stat(path)
+        cached = _DIGESTS.get((str(path), stat.st_size, stat.st_mtime_ns))
+        return cached if cached is not None else read_digest(path)[0]
     except OSError:
         return "missing"
+
+
+def read_digest(path: Path) -> tuple[str, bytes]:
+    """The file's SHA-256 (memoised by path, size, mtime) and its first bytes, in one read.
+
+    The image check reads each file once through here, so the dataset's content hash that
+    follows costs no second read. Raises ``OSError`` when the file cannot be read.
+    """
+    stat = os.stat(path)
     key = (str(path), stat.st_size, stat.st_mtime_ns)
-    cached = _DIGESTS.get(key)
-    if cached is None:
-        sha = hashlib.sha256()
-        with open(path, "rb") as handle:
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        if stat.st_size <= _WHOLE_FILE:
+            data = handle.read()
+            sha.update(data)
+            head = data
+        else:
+            head = handle.read(HEAD_BYTES)
+            sha.update(head)
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 sha.update(chunk)
-        cached = sha.hexdigest()
-        _DIGESTS[key] = cached
-    return cached
+    _DIGESTS[key] = sha.hexdigest()
+    return _DIGESTS[key], head

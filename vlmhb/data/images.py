@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ def resolve_image(root: Path, rel: str) -> tuple[Path, str | None]:
     """Absolute path of ``rel`` under ``root`` and the problem with it, if any.
 
     Absolute paths and paths escaping ``root`` (``..``, symlinks pointing out) are refused.
-    The image header is opened with Pillow (cheap: the pixels are not decoded).
+    The image header is read (cheap: the pixels are not decoded).
     """
     if not rel or not isinstance(rel, str):
         return root, f"image path {rel!r} is empty or not a string"
@@ -52,7 +53,64 @@ def forget_folders() -> None:
 
 
 def check_image(path: Path, label: str) -> str | None:
-    """``None`` if Pillow recognises ``path`` as an image, else a message naming ``label``."""
+    """``None`` if ``path`` is an image whose size can be read, else a message naming ``label``.
+
+    PNG and JPEG headers (nearly every document scan) are read here from the bytes the content
+    hash needs anyway (one read per file); anything else, or a header that does not parse,
+    goes to Pillow. Either way only the header is read, never the pixels, and an image over
+    Pillow's decompression-bomb limit is a problem of its document.
+    """
+    from vlmhb.data.documents import read_digest
+
+    try:
+        _, head = read_digest(path)
+    except OSError as exc:
+        return f"image {label!r} is unreadable: {exc.__class__.__name__}"
+    size = header_size(head)
+    if size is None:
+        return _check_with_pillow(path, label)
+    limit = _pillow().MAX_IMAGE_PIXELS
+    pixels = size[0] * size[1]
+    if limit and pixels > 2 * limit:  # Pillow's own threshold for DecompressionBombError
+        return (
+            f"image {label!r} is too large to decode safely: Image size ({pixels} pixels) "
+            f"exceeds limit of {2 * limit} pixels, could be decompression bomb DOS attack."
+        )
+    return None
+
+
+def header_size(head: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG or baseline/progressive JPEG header; None otherwise."""
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 24:
+        width, height = struct.unpack(">II", head[16:24])
+        return (width, height) if width and height else None
+    if head[:2] != b"\xff\xd8":
+        return None
+    at = 2
+    while at + 4 <= len(head):
+        if head[at] != 0xFF:
+            return None
+        marker = head[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in _JPEG_STANDALONE:
+            at += 2
+            continue
+        (length,) = struct.unpack(">H", head[at + 2 : at + 4])
+        if marker in _JPEG_FRAMES and at + 9 <= len(head):
+            height, width = struct.unpack(">HH", head[at + 5 : at + 9])
+            return (width, height) if width and height else None
+        at += 2 + length
+    return None
+
+
+# Start-of-frame markers (SOF0-SOF15 but DHT, JPG and DAC) and markers without a length.
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD9)})
+
+
+def _check_with_pillow(path: Path, label: str) -> str | None:
     Image = _pillow()
     UnidentifiedImageError = Image.UnidentifiedImageError
     try:
