@@ -178,9 +178,14 @@ def test_kill_9_of_the_orchestrator_takes_the_server_down_and_resume_completes(
     plan = tmp_path / "plan.csv"
     with plan.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["dataset", "backend", "model", "isolation", "max_new_tokens", *TAIL])
+        # timeout_s: vLLM's CPU engine has been seen to stall mid-run on this 2-core machine
+        # (requests running, nothing generated); the run's own hang handling then restarts the
+        # worker and its server and re-sends what was in flight, as it would for a user.
         writer.writerow(
-            [dataset, "vllm-server", tiny_model, "venv", 24, 4, json.dumps(load), "infer"]
+            ["dataset", "backend", "model", "isolation", "max_new_tokens", "timeout_s", *TAIL]
+        )
+        writer.writerow(
+            [dataset, "vllm-server", tiny_model, "venv", 24, 120, 4, json.dumps(load), "infer"]
         )
     runs = tmp_path / "runs"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -191,7 +196,7 @@ def test_kill_9_of_the_orchestrator_takes_the_server_down_and_resume_completes(
         env=env,
     )
     answers: Path | None = None
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 420
     while time.monotonic() < deadline:
         found = list(runs.glob("*/answers.jsonl"))
         if found and found[0].stat().st_size > 0:
@@ -199,7 +204,7 @@ def test_kill_9_of_the_orchestrator_takes_the_server_down_and_resume_completes(
             break
         assert orchestrator.poll() is None, orchestrator.stderr.read().decode()[-3000:]
         time.sleep(0.1)
-    assert answers is not None, "no answer within 600 s"
+    assert answers is not None, "no answer within 420 s"
     below = descendants(orchestrator.pid)
     leader = server_pid(answers.parent / "worker.log")
     assert leader in below
