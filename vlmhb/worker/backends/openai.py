@@ -26,7 +26,6 @@ managed-server backends (``served``).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -45,6 +44,7 @@ from vlmhb.worker.backends.openai_stream import (
     RetryableError,
     StreamClient,
     StreamedAnswer,
+    json_object,
     retry_after_seconds,
 )
 from vlmhb.worker.protocol import Init, Request, Response
@@ -231,13 +231,7 @@ class OpenAIBackend:
             raise RetryableError(f"cannot reach {url}: {exc.reason}") from None
         except (TimeoutError, ConnectionError) as exc:
             raise RetryableError(f"{type(exc).__name__} after {timeout:g}s from {url}") from None
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            raise RuntimeError(f"not JSON from {url}: {raw[:200]!r}") from None
-        if not isinstance(payload, dict):
-            raise RuntimeError(f"not a JSON object from {url}")
-        return payload
+        return json_object(raw, url)
 
     def _require_options(self) -> ClientOptions:
         if self.options is None:

@@ -263,12 +263,7 @@ class StreamClient:
         except (ConnectionError, http.client.HTTPException, OSError) as exc:
             self._drop_connection()
             raise RetryableError(f"cannot reach {url}: {exc!r}") from None
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            raise RuntimeError(f"not JSON from {url}: {raw[:200]!r}") from None
-        if not isinstance(payload, dict):
-            raise RuntimeError(f"not a JSON object from {url}")
+        payload = json_object(raw, url)
         try:
             return parse_completion(payload, time.perf_counter() - start, started_at)
         except ValueError as exc:
@@ -300,3 +295,14 @@ class StreamClient:
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""
         self._drop_connection()
+
+
+def json_object(raw: bytes | str, url: str) -> dict[str, Any]:
+    """A server's reply as a JSON object; anything else is an error naming the server."""
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        raise RuntimeError(f"not JSON from {url}: {raw[:200]!r}") from None
+    if not isinstance(payload, dict):
+        raise RuntimeError(f"not a JSON object from {url}")
+    return payload
