@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import COMPAT, requires_compat
 from PIL import Image, ImageDraw, ImageFont
 
 from vlmhb.metrics import normalize_text
@@ -359,9 +360,10 @@ def test_a_plan_runs_zonal_ocr_from_the_datasets_boxes(tmp_path: Path, write_pla
     assert without_zones[0].text == ""
 
 
-V01_DEMO = Path(__file__).resolve().parents[2] / "shared/compat/vlmhyperbench-v0.1/Datasets/VQA"
+V01_DEMO = COMPAT / "Datasets" / "VQA"
 
 
+@requires_compat  # the real photos are not part of the repository: an extra check beside it
 def test_v01_photos_with_answer_boxes() -> None:
     """Real passport photos and invoices of the v0.1 demo: zones read each answer_bbox."""
     import csv

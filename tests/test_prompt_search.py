@@ -7,12 +7,11 @@ prompt holds the marker, so the winners of each field are known before the searc
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import COMPAT, REPO, vlmhb_cmd, write_png
+from conftest import REPO, vlmhb_cmd, write_png
 
 from vlmhb import api
 from vlmhb.errors import PlanError, PromptError
@@ -219,19 +218,19 @@ def test_split_is_seeded_and_stratified() -> None:
 
 
 def _v01_prompt_eval_plan(root: Path, framework: str = "echo") -> Path:
-    """A v0.1 prompt-evaluation plan over the compat files: one row per collection."""
-    shutil.copytree(COMPAT, root)
+    """A v0.1 prompt-evaluation plan over the project's own v0.1 tree: one row per collection,
+    each filtered to one document class and question, as v0.1's user_config_prompt_eval.csv."""
+    from fixtures_v01 import NAME, PROMPT_FILES, TASK, write_v01_tree
+
+    write_v01_tree(root)
     header = (
         "dataset;task;framework;model_name;system_prompt;prompt_collection;metrics;"
         "only_evaluate_metrics;metrics_aggregators;filter_doc_class;filter_question_type"
     )
     rows = [
-        f"demo_mini;VQA;{framework};Qwen2-VL-2B-Instruct;;demo_mini/{name};['CER'];False;"
+        f"{NAME};{TASK};{framework};Qwen2-VL-2B-Instruct;;{NAME}/{name};['CER'];False;"
         "['by_id'];passport;Фамилия"
-        for name in (
-            "JuliaJu_Qwen2-VL-2B_demo_mini_cer0.csv",
-            "JuliaJu_Qwen2-VL-7B_demo_mini_cer0.csv",
-        )
+        for name in PROMPT_FILES
     ]
     plan = root / "user_config_prompt_eval.csv"
     plan.write_text("\ufeff" + "\n".join([header, *rows]) + "\n", "utf-8")
