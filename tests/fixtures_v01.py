@@ -4,7 +4,8 @@ The shapes follow v0.1 exactly (``;``-separated, UTF-8 with a BOM, CRLF line end
 like ``['CER']``, ``Datasets/<task>/<name>/annotation.csv``, ``PromptCollections/<task>/<name>/``
 CSVs keyed by ``"<doc_class> <question_type>"``, the task CSVs and ``vlm_base.csv``); the
 documents, prompts and models are invented here and the images are drawn with Pillow + DejaVu.
-The real v0.1 files in ``../shared/compat/`` stay an extra check (``test_data_v01_compat.py``).
+The real v0.1 files of the compat folder beside the checkout stay an extra check
+(``test_data_v01_compat.py``).
 """
 
 from __future__ import annotations
