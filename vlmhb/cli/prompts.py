@@ -121,35 +121,29 @@ def search(plan: Path | None, **options: Any) -> None:
             err=True,
         )
 
-    if plan is not None:
-        result = api.search_prompts(
-            plan=plan,
-            metric=options["metric"],
-            confirm=options["confirm"],
-            seed=options["seed"],
-            n_boot=options["n_boot"],
-            runs_dir=options["runs_dir"],
-            out_dir=options["out"],
-            isolation=options["isolation"],
-            cache=cache,
-            on_run=say,
-        )
-    else:
-        result = api.search_prompts(
-            dataset=options["dataset"],
-            backend=options["backend"],
-            model=options["model"],
-            candidates=options["candidates"],
-            systems=options["systems"],
-            metric=options["metric"],
-            confirm=options["confirm"],
-            seed=options["seed"],
-            n_boot=options["n_boot"],
-            runs_dir=options["runs_dir"],
-            out_dir=options["out"],
-            isolation=options["isolation"],
-            cache=cache,
-            on_run=say,
+    # A plan names the candidates itself; otherwise the options do.
+    source: dict[str, Any] = (
+        {"plan": plan}
+        if plan is not None
+        else {
+            "dataset": options["dataset"],
+            "backend": options["backend"],
+            "model": options["model"],
+            "candidates": options["candidates"],
+            "systems": options["systems"],
             **run_options,
-        )
+        }
+    )
+    result = api.search_prompts(
+        **source,
+        metric=options["metric"],
+        confirm=options["confirm"],
+        seed=options["seed"],
+        n_boot=options["n_boot"],
+        runs_dir=options["runs_dir"],
+        out_dir=options["out"],
+        isolation=options["isolation"],
+        cache=cache,
+        on_run=say,
+    )
     print_search(result)

@@ -231,22 +231,15 @@ def run_on_ray(
     say: Callable[[str], None] | None = None,
 ) -> list[Any]:
     """Submit the unfinished runs as Ray tasks in plan order, wait, one outcome per run."""
-    from vlmhb.executors.slurm import is_finished
-    from vlmhb.run.execute import read_overall
+    from vlmhb.executors.slurm import skip_finished
 
     say = say or (lambda text: print(text, file=sys.stderr, flush=True))
     runs_dir = runs_dir.resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
     # A task runs in whatever folder Ray gives it: every path it gets must be absolute.
     prepared = [replace(item, run_dir=item.run_dir.resolve()) for item in prepared]
-    outcomes: list[Any] = [None] * len(prepared)
-    todo: list[int] = []
-    for index, item in enumerate(prepared):
-        if is_finished(item):
-            outcomes[index] = _outcome(item, "done", overall=read_overall(item.run_dir))
-            say(f"ray: {item.run.label}: already done, not submitted")
-        else:
-            todo.append(index)
+    done, todo = skip_finished(prepared, "ray", say)
+    outcomes: list[Any] = list(done)
     if not todo:
         return outcomes
     ray = import_ray(options.address)

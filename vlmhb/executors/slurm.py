@@ -134,6 +134,23 @@ def _answered(prepared: PreparedRun) -> int:
         return sum(1 for _ in handle)
 
 
+def skip_finished(
+    prepared: Sequence[PreparedRun], executor: str, say: Callable[[str], None]
+) -> tuple[list[RunOutcome | None], list[int]]:
+    """Outcomes of the runs already done (not submitted again), and the indices left to run."""
+    from vlmhb.run.execute import read_overall
+
+    outcomes: list[RunOutcome | None] = [None] * len(prepared)
+    todo: list[int] = []
+    for index, item in enumerate(prepared):
+        if is_finished(item):
+            outcomes[index] = _outcome(item, "done", overall=read_overall(item.run_dir))
+            say(f"{executor}: {item.run.label}: already done, not submitted")
+        else:
+            todo.append(index)
+    return outcomes, todo
+
+
 def _outcome(prepared: PreparedRun, status: str, **values: Any) -> RunOutcome:
     from vlmhb.run.execute import RunOutcome
 
@@ -176,19 +193,14 @@ def run_on_slurm(
     say: Callable[[str], None] | None = None,
 ) -> list[RunOutcome]:
     """Submit the unfinished runs as job arrays, wait, and return one outcome per run."""
-    from vlmhb.run.execute import read_overall
-
     say = say or (lambda text: print(text, file=sys.stderr, flush=True))
     runs_dir = runs_dir.resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
     plan_path = str(Path(plan).resolve())
-    outcomes: list[RunOutcome | None] = [None] * len(prepared)
+    outcomes, todo = skip_finished(prepared, "slurm", say)
     groups: dict[int, list[int]] = {}
-    for index, item in enumerate(prepared):
-        if is_finished(item):
-            outcomes[index] = _outcome(item, "done", overall=read_overall(item.run_dir))
-            say(f"slurm: {item.run.label}: already done, not submitted")
-            continue
+    for index in todo:
+        item = prepared[index]
         gpus = options.gpus_per_run if options.gpus_per_run is not None else item.run.gpu_count
         groups.setdefault(gpus, []).append(index)
     jobs: dict[int, Any] = {}
