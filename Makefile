@@ -43,7 +43,7 @@ demo: setup
 export VLMHB_TEST_HOME ?= $(CURDIR)/.ci-home
 
 test: setup
-	$(PY) -m pytest -q -rs --durations=15 -p no:cacheprovider
+	$(PY) -m pytest -q -rfEs --durations=15 -p no:cacheprovider
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,6 +16,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 COMPAT = REPO.parent / "shared" / "compat" / "vlmhyperbench-v0.1"
+
+# A non-interactive shell starts a background job (`make test &`) with SIGINT ignored, and
+# every child inherits that: the tests that Ctrl-C a CLI child need the default back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -79,3 +79,28 @@ def test_a_same_size_edit_is_caught_by_the_hash_check(
     report = check_env("tesseract", root=root, home=home)
     assert not report.ok
     assert "pytesseract/pytesseract.py (pytesseract-0.3.13: hash differs" in report.details
+
+
+def test_bytecode_a_wheel_ships_may_be_rewritten(
+    root: Path,  # noqa: F811
+    home: Path,  # noqa: F811
+) -> None:
+    """Some wheels (numpy's) list ``__pycache__/*.pyc`` in RECORD; Python rewrites a stale one."""
+    built = ensure_env("tesseract", root=root, home=home)
+    target = _installed(built.path)
+    record = next(built.path.glob("lib/python3*/site-packages/pytesseract-*.dist-info/RECORD"))
+    pyc = "pytesseract/__pycache__/shipped.cpython-311.pyc"
+    (target.parent / "__pycache__").mkdir(exist_ok=True)
+    shipped = target.parent / "__pycache__" / "shipped.cpython-311.pyc"
+    shipped.write_bytes(b"rewritten by the interpreter, longer than what the wheel held")
+    original = record.read_text(encoding="utf-8")
+    try:
+        record.unlink()  # a hard link into the uv cache: replace, never edit in place
+        record.write_text(original + f"{pyc},sha256=AAAA,12\n", encoding="utf-8")
+        assert check_env("tesseract", root=root, home=home).ok
+        ensure_env("tesseract", root=root, home=home)  # not refused
+        shipped.unlink()  # a missing .pyc is as harmless: Python writes it again
+        assert check_env("tesseract", root=root, home=home).ok
+    finally:
+        record.unlink()
+        record.write_text(original, encoding="utf-8")

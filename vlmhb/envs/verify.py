@@ -52,6 +52,8 @@ def verify_env(path: Path, *, full: bool) -> list[FileMismatch]:
             if len(row) < 3 or not row[1].startswith("sha256="):
                 continue
             name, recorded, size = row[0], row[1].removeprefix("sha256="), row[2]
+            if name.endswith(".pyc"):
+                continue  # bytecode a wheel ships is rewritten by Python when stale: derived
             target = site / name
             try:
                 actual_size = target.stat().st_size
