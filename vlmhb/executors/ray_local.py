@@ -217,6 +217,28 @@ class LoopbackCluster:
                 raise TimeoutError(f"the Ray cluster at {self.address} has not {gpus} GPUs")
             time.sleep(0.5)
 
+    def node_ids(self) -> dict[str, str]:
+        """Ray's node id of each live node, by name (matched on its node-manager port)."""
+        from vlmhb.executors.ray import import_ray
+
+        ray = import_ray(self.address)
+        connected_here = not ray.is_initialized()
+        if connected_here:
+            ray.init(address=self.address, logging_level="ERROR", log_to_driver=False)
+        try:
+            alive = [node for node in ray.nodes() if node["Alive"]]
+            by_port = {str(node["NodeManagerPort"]): node["NodeID"] for node in alive}
+        finally:
+            if connected_here:
+                ray.shutdown()
+        ids = {}
+        flag = "--node-manager-port="
+        for node in self.nodes:
+            port = next(arg.removeprefix(flag) for arg in node.argv if arg.startswith(flag))
+            if port in by_port:
+                ids[node.name] = by_port[port]
+        return ids
+
     def stop(self) -> None:
         """Stop every node, worker nodes first; no process of theirs is left."""
         for node in reversed(self.nodes):
