@@ -108,6 +108,27 @@ def test_every_sample_answered_once_in_a_bounded_window(tmp_path: Path) -> None:
     assert seen["sent"] == 20 and 1 <= seen["max_out"] <= max(window, 2 * capacity)
 
 
+def test_an_answer_said_twice_is_written_once(tmp_path: Path) -> None:
+    """The log keeps no ids of its own session: the in-flight window is what dedupes."""
+
+    def stutter(worker: WorkerProcess) -> None:  # a faulty worker: every message twice
+        receive_raw, repeat = worker.receive_raw, []
+
+        def twice(timeout: float | None) -> dict | None:
+            if repeat:
+                return repeat.pop()
+            message = receive_raw(timeout)
+            if message is not None and message.get("type") == "response":
+                repeat.append(dict(message))
+            return message
+
+        worker.receive_raw = twice  # type: ignore[method-assign]
+
+    dispatcher, lines = dispatch(tmp_path, [sample(i) for i in range(12)], on_worker=stutter)
+    assert sorted(line["id"] for line in lines) == sorted(f"s{i}" for i in range(12))
+    assert dispatcher.stats.answered == 12 and dispatcher.log.answered == 12
+
+
 def test_resume_skips_answered_samples_and_records_known_bad_ones_unasked(tmp_path: Path) -> None:
     _, first = dispatch(tmp_path, [sample(i) for i in range(3)])
     assert len(first) == 3

@@ -33,14 +33,15 @@ def test_answer_log_writes_each_id_once_and_resumes(tmp_path: Path) -> None:
     log = AnswerLog(path)
     assert log.append(line("a", "Иванов")) is True
     assert log.append(line("b", error="boom")) is True
-    assert log.append(line("a", "again")) is False
+    assert log.answered == 2 and log.done == set()  # this session's ids are not held
     log.close()
     reopened = AnswerLog(path)
-    assert reopened.done == {"a", "b"} and reopened.errors == 1
+    assert reopened.done == {"a", "b"} and reopened.errors == 1 and reopened.answered == 2
     assert reopened.append(line("b")) is False and reopened.append(line("c")) is True
     reopened.close()
     rows = [json.loads(text) for text in path.read_text("utf-8").splitlines()]
     assert [(r["id"], r["answer"]) for r in rows] == [("a", "Иванов"), ("b", "x"), ("c", "x")]
+    assert reopened.answered == 3
 
 
 def test_a_torn_last_line_is_cut_on_reopening(tmp_path: Path) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import os
+import pickle
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from vlmhb.errors import Problem
 
@@ -48,15 +51,109 @@ class Document:
         }
 
 
+_MARSHAL, _PICKLE = b"m", b"p"
+
+
+def _encode(doc: Document) -> bytes:
+    state = (
+        doc.id,
+        tuple(str(p) for p in doc.images),
+        doc.doc_type,
+        doc.fields,
+        doc.text,
+        doc.tags,
+        doc.meta,
+        doc.problems,
+        doc.line,
+    )
+    try:
+        return _MARSHAL + marshal.dumps(state)
+    except ValueError:  # a meta value marshal cannot hold (a loader's own object)
+        return _PICKLE + pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _decode(blob: bytes) -> Document:
+    body = memoryview(blob)[1:]
+    state = marshal.loads(body) if blob[:1] == _MARSHAL else pickle.loads(body)
+    id_, images, doc_type, fields, text, tags, meta, problems, line = state
+    return Document(
+        id_, tuple(map(Path, images)), doc_type, fields, text, tags, meta, problems, line
+    )
+
+
+class DocumentList(Sequence[Document]):
+    """Documents in order, each held as one encoded blob and decoded when read.
+
+    A decoded ``Document`` (its field strings, dict, paths) costs ~4x its blob: a dataset of
+    a million samples stays in tens of MB. Filters and slices share the blobs.
+    """
+
+    __slots__ = ("_blobs",)
+
+    def __init__(self, documents: Iterable[Document] = ()) -> None:
+        self._blobs: list[bytes] = [_encode(doc) for doc in documents]
+
+    @classmethod
+    def _sharing(cls, blobs: list[bytes]) -> DocumentList:
+        new = cls()
+        new._blobs = blobs
+        return new
+
+    def append(self, document: Document) -> None:
+        """Add a document at the end."""
+        self._blobs.append(_encode(document))
+
+    def __len__(self) -> int:
+        return len(self._blobs)
+
+    @overload
+    def __getitem__(self, index: int) -> Document: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> DocumentList: ...
+
+    def __getitem__(self, index: int | slice) -> Document | DocumentList:
+        if isinstance(index, slice):
+            return DocumentList._sharing(self._blobs[index])
+        return _decode(self._blobs[index])
+
+    def __iter__(self) -> Iterator[Document]:
+        return map(_decode, self._blobs)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DocumentList):
+            return self._blobs == other._blobs
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a list
+
+    def __repr__(self) -> str:
+        return f"DocumentList({len(self)} documents)"
+
+    def filter(self, keep: Callable[[Document], bool]) -> DocumentList:
+        """The documents ``keep`` accepts, in order (sharing their blobs)."""
+        blobs = self._blobs
+        return DocumentList._sharing([blob for blob in blobs if keep(_decode(blob))])
+
+
+def as_document_list(documents: Iterable[Document]) -> DocumentList:
+    """``documents`` as a ``DocumentList`` (itself when it already is one)."""
+    return documents if isinstance(documents, DocumentList) else DocumentList(documents)
+
+
 @dataclass
 class Dataset:
     """A dataset read from a folder: documents in file order plus dataset-level problems."""
 
     root: Path
     name: str
-    documents: list[Document]
+    documents: DocumentList
     problems: list[Problem] = field(default_factory=list)
     annotation_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        # Loaders may hand a list; memory stays small only in the encoded form.
+        self.documents = as_document_list(self.documents)
 
     def content_hash(self) -> str:
         """SHA-256 of the annotations and every image's bytes (cached by path, size, mtime)."""
@@ -85,7 +182,8 @@ def _inside(images: tuple[Path, ...], root: Path) -> bool:
     return all(str(p).startswith(prefix) for p in images)
 
 
-_DIGESTS: dict[tuple[str, int, int], str] = {}
+# (path, size, mtime) → raw SHA-256, both as short bytes: ~150 B an image, not ~400.
+_DIGESTS: dict[bytes, bytes] = {}
 _WHOLE_FILE = 32 << 20  # files up to this size are read in one call; larger ones in chunks
 HEAD_BYTES = 256 << 10  # what ``read_digest`` keeps of a large file (image headers live here)
 
@@ -93,11 +191,15 @@ HEAD_BYTES = 256 << 10  # what ``read_digest`` keeps of a large file (image head
 def file_digest(path: Path) -> str:
     """SHA-256 of a file's bytes, memoised by (path, size, mtime); ``missing`` if unreadable."""
     try:
-        stat = os.stat(path)
-        cached = _DIGESTS.get((str(path), stat.st_size, stat.st_mtime_ns))
-        return cached if cached is not None else read_digest(path)[0]
+        cached = _DIGESTS.get(_memo_key(path, os.stat(path)))
+        return cached.hex() if cached is not None else read_digest(path)[0]
     except OSError:
         return "missing"
+
+
+def _memo_key(path: Path | str, stat: os.stat_result) -> bytes:
+    what = f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}".encode("utf-8", "surrogateescape")
+    return hashlib.blake2b(what, digest_size=16).digest()
 
 
 def read_digest(path: Path) -> tuple[str, bytes]:
@@ -107,7 +209,7 @@ def read_digest(path: Path) -> tuple[str, bytes]:
     follows costs no second read. Raises ``OSError`` when the file cannot be read.
     """
     stat = os.stat(path)
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    key = _memo_key(path, stat)
     sha = hashlib.sha256()
     with open(path, "rb") as handle:
         if stat.st_size <= _WHOLE_FILE:
@@ -119,5 +221,5 @@ def read_digest(path: Path) -> tuple[str, bytes]:
             sha.update(head)
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 sha.update(chunk)
-    _DIGESTS[key] = sha.hexdigest()
-    return _DIGESTS[key], head
+    _DIGESTS[key] = sha.digest()
+    return sha.hexdigest(), head

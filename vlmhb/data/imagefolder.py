@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vlmhb.data.documents import Dataset, Document
+from vlmhb.data.documents import Dataset, Document, DocumentList
 from vlmhb.data.images import resolve_image
 from vlmhb.errors import DatasetError, Problem
 
@@ -27,7 +27,7 @@ def read_imagefolder(root: Path) -> Dataset:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError([Problem(str(path), None, None, f"cannot read: {exc}")]) from exc
-    documents: list[Document] = []
+    documents = DocumentList()
     problems: list[Problem] = []
     seen: set[str] = set()
     for number, raw in enumerate(lines, start=1):

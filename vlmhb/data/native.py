@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from vlmhb.data.documents import Dataset, Document
+from vlmhb.data.documents import Dataset, Document, DocumentList
 from vlmhb.data.images import resolve_image
 from vlmhb.errors import DatasetError, Problem
 from vlmhb.validity import unknown_types
@@ -50,7 +50,7 @@ def read_native(root: Path) -> Dataset:
         raise DatasetError([Problem(str(path), None, None, "annotation file not found")]) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError([Problem(str(path), None, None, f"cannot read: {exc}")]) from exc
-    documents: list[Document] = []
+    documents = DocumentList()
     problems: list[Problem] = []
     seen: dict[str, int] = {}
     for number, raw in enumerate(lines, start=1):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vlmhb.data.documents import Dataset, Document
+from vlmhb.data.documents import Dataset, Document, DocumentList
 from vlmhb.data.images import resolve_image
 from vlmhb.errors import DatasetError, PlanError, Problem, VlmhbError
 
@@ -100,7 +100,7 @@ def read_v01_dataset(root: Path) -> Dataset:
     for row in rows:
         groups.setdefault(row["image_path"], []).append(row)
     owner: dict[str, str] = {}
-    documents = []
+    documents = DocumentList()
     for image_path, group in groups.items():
         first = group[0]
         doc_id = first["data_index"].strip() or Path(image_path).stem

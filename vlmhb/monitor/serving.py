@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from vlmhb.seen_ids import SeenIds
+
 PERCENTILES = {"ttft": (50, 95, 99), "itl": (50, 95), "e2e": (50, 95, 99)}
 # Which way is better for the serving figures (the gate reads them from run.json's resources).
 _HIGHER_IS_BETTER = {"req_per_s": True, "output_tok_per_s": True, "serving_errors": False}
@@ -37,13 +39,12 @@ def serving_summary(
     """The serving figures of a run's answer lines ({} when none was streamed)."""
     import numpy as np
 
-    seen: set[Any] = set()
-    timed: list[Mapping[str, Any]] = []
+    seen = SeenIds()
+    timed: list[Mapping[str, Any]] = []  # only streamed answers: a batch run keeps none
     errors = 0
     for record in records:
-        if record.get("id") in seen:
+        if not seen.add(str(record.get("id"))):
             continue
-        seen.add(record.get("id"))
         if record.get("error"):
             errors += 1
         elif record.get("started_at") is not None and record.get("latency_s") is not None:

@@ -12,6 +12,8 @@ from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from vlmhb.seen_ids import SeenIds
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -75,7 +77,8 @@ def summarize_answers(
 ) -> dict[str, Any]:
     """Latency, tokens and throughput of one run's answer lines (``answers.jsonl`` dicts).
 
-    Streams ``records`` (memory holds the ids seen and one float per answer, not the lines).
+    Streams ``records`` (memory holds a digest of each id and one float per answer, not the
+    lines).
     A repeated ``id`` counts once (its first line, as the readers of ``answers.jsonl`` do).
     Latency percentiles cover the samples that succeeded; throughput divides by
     ``generation_s`` (first request sent to last answer received: worker start, model load
@@ -83,16 +86,14 @@ def summarize_answers(
     """
     import numpy as np
 
-    seen: set[Any] = set()
+    seen = SeenIds()
     latency, ttft = array("d"), array("d")
     n_samples = n_errors = 0
     tokens: dict[str, int | None] = {"prompt_tokens": None, "output_tokens": None}
     for record in records:
         key = record.get("id")
-        if key is not None:
-            if key in seen:
-                continue
-            seen.add(key)
+        if key is not None and not seen.add(str(key)):
+            continue
         n_samples += 1
         for name, total in tokens.items():
             if record.get(name) is not None:

@@ -27,9 +27,11 @@ import os
 import sqlite3
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -84,10 +86,15 @@ class AnswerCache:
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored response for ``key`` (``text``, tokens, latency...), or None."""
-        row = self._db.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM answers WHERE key = ?", (key,)
-        ).fetchone()
-        return dict(zip(_COLUMNS, row, strict=True)) if row else None
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored responses of those ``keys`` that have one, in one query."""
+        marks = ", ".join("?" * len(keys))
+        rows = self._db.execute(
+            f"SELECT key, {', '.join(_COLUMNS)} FROM answers WHERE key IN ({marks})", keys
+        ).fetchall()
+        return {row[0]: dict(zip(_COLUMNS, row[1:], strict=True)) for row in rows}
 
     def put(self, key: str, response: dict[str, Any]) -> None:
         """Store one answer (the first one stored for a key wins).
@@ -178,24 +185,25 @@ def settings_identity(
 
 
 class ImageHashes:
-    """Content hashes of image files, each file read once per run."""
+    """Content hashes of image files, through the dataset's memo (a file is read once).
 
-    def __init__(self) -> None:
-        self._known: dict[str, str] = {}
+    The last few answers are kept here as well: a document's samples come one after
+    another, so its images are asked for again at once, and a stat is saved each time.
+    """
+
+    def __init__(self, keep: int = 256) -> None:
+        self._recent: OrderedDict[str, str] = OrderedDict()
+        self._keep = keep
 
     def of(self, path: str) -> str:
         """SHA-256 of the file's bytes ("missing" when it cannot be read)."""
-        digest = self._known.get(path)
+        digest = self._recent.get(path)
         if digest is None:
-            try:
-                hasher = hashlib.sha256()
-                with open(path, "rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 20), b""):
-                        hasher.update(block)
-                digest = hasher.hexdigest()
-            except OSError:
-                digest = "missing"
-            self._known[path] = digest
+            from vlmhb.data.documents import file_digest
+
+            digest = self._recent[path] = file_digest(Path(path))
+            if len(self._recent) > self._keep:
+                self._recent.popitem(last=False)
         return digest
 
 
@@ -241,14 +249,28 @@ class CachedSamples:
         self._images = ImageHashes()
         self._asked: dict[str, str] = {}  # sample id → key, for misses sent to the worker
 
-    def filter(self, samples: Iterable[Sample]) -> Iterator[Sample]:
-        """Yield the samples the worker must answer; write cached answers to the log."""
+    def filter(self, samples: Iterable[Sample], chunk: int = 64) -> Iterator[Sample]:
+        """Yield the samples the worker must answer; write cached answers to the log.
+
+        Samples are looked up ``chunk`` at a time (one query each), in their order.
+        """
+        iterator = iter(samples)
+        while group := list(islice(iterator, chunk)):
+            yield from self._filter_chunk(group)
+
+    def _filter_chunk(self, samples: list[Sample]) -> Iterator[Sample]:
+        keys = {
+            sample.id: request_key(self.settings, sample, self._images)
+            for sample in samples
+            if not (sample.id in self.log.done or sample.problem)
+        }
+        stored = self.cache.get_many(list(keys.values())) if keys else {}
         for sample in samples:
-            if sample.id in self.log.done or sample.problem:
+            key = keys.get(sample.id)
+            if key is None:
                 yield sample  # the dispatcher skips or records these as it always does
                 continue
-            key = request_key(self.settings, sample, self._images)
-            found = self.cache.get(key)
+            found = stored.get(key)
             if found is None:
                 self._asked[sample.id] = key
                 yield sample

@@ -29,6 +29,7 @@ from vlmhb.run.files import (
     RUN_JSON,
     WORKER_LOG,
 )
+from vlmhb.seen_ids import SeenIds
 
 __all__ = [
     "ANSWERS",
@@ -118,11 +119,19 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 class AnswerLog:
-    """Append-only ``answers.jsonl`` with resume: remembers which ids are already answered."""
+    """Append-only ``answers.jsonl`` with resume: each id is in the file once.
+
+    ``done`` holds the ids earlier attempts answered (read when the log opens); an answer to
+    one of them is not written again. Ids written in this session are not kept (memory stays
+    flat in the number of samples): they are unique by construction, since preflight refuses
+    sample ids that collide and the dispatcher records a request once, as it leaves the
+    in-flight window.
+    """
 
     def __init__(self, path: Path, flush_every: int = 512, flush_seconds: float = 0.5) -> None:
         self.path = path
         self.done: set[str] = set()
+        self.written = 0  # answers appended in this session
         self.errors = 0
         self._flush_every = flush_every
         self._flush_seconds = flush_seconds
@@ -161,12 +170,16 @@ class AnswerLog:
                     return
             handle.truncate(0)
 
+    @property
+    def answered(self) -> int:
+        """Distinct ids in the file: earlier attempts' and this session's."""
+        return len(self.done) + self.written
+
     def append(self, answer: dict[str, Any]) -> bool:
-        """Write one answer unless its id is already there; returns whether it was written."""
-        answer_id = answer["id"]
-        if answer_id in self.done:
+        """Write one answer unless an earlier attempt answered its id; whether it was written."""
+        if answer["id"] in self.done:
             return False
-        self.done.add(answer_id)
+        self.written += 1
         self.errors += bool(answer.get("error"))
         self._handle.write(json.dumps(answer, ensure_ascii=False, separators=(",", ":")) + "\n")
         self._pending += 1
@@ -195,14 +208,13 @@ def write_answers_csv(run_dir: Path) -> Path:
     """Write ``answers.csv`` in the VLMHyperBench v0.1 shape: ``id;model_answer``, BOM."""
     target = run_dir / ANSWERS_CSV
     tmp = target.with_name(f".{target.name}.tmp")
-    seen: set[str] = set()
+    seen = SeenIds()
     with tmp.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle, delimiter=";")
         writer.writerow(["id", "model_answer"])
         for line in iter_jsonl(run_dir / ANSWERS):
-            if line["id"] in seen:
+            if not seen.add(line["id"]):
                 continue
-            seen.add(line["id"])
             writer.writerow([line["id"], line.get("answer", "")])
     os.replace(tmp, target)
     return target

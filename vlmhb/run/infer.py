@@ -156,15 +156,15 @@ def infer_run(
                 "restarts": stats.restarts,
                 "timeouts": stats.timeouts,
             }
-        record.counts.update(answered=len(log.done), errors=log.errors, answered_now=stats.answered)
+        record.counts.update(answered=log.answered, errors=log.errors, answered_now=stats.answered)
         log.done.clear()  # the finishing passes below stream answers.jsonl; keep memory flat
+        write_answers_csv(run_dir)
         if stats.ready:
             record.resources = _finish_monitor(
                 monitor, run_dir, prepared, record.timings, previous.resources if previous else {}
             )
         record.finished_at = time.time()
         write_record(run_dir, record)
-        write_answers_csv(run_dir)
     return record
 
 
@@ -190,19 +190,23 @@ def _finish_monitor(
     summary: dict[str, Any] = {"wall_s": round(wall_s, 3)}
     if monitor is not None:
         monitor.stop()
+    # The answer passes go first: what they hold is freed before the resource table's
+    # pandas comes in (peak memory is the larger of the two, not their sum).
+    n_docs = len(prepared.documents)
+    answers = summarize_answers(
+        # Throughput and latency describe the model: answers from the cache are left out.
+        (line for line in iter_jsonl(run_dir / ANSWERS) if not line.get("cached")),
+        generation_s,
+        n_docs,
+    )
+    serving = serving_summary(iter_jsonl(run_dir / ANSWERS), prepared.run.load.get("concurrency"))
+    if monitor is not None:
         monitor.write(run_dir / RESOURCES)
         summary.update(monitor.summary())
-    summary.update(
-        summarize_answers(
-            # Throughput and latency describe the model: answers from the cache are left out.
-            (line for line in iter_jsonl(run_dir / ANSWERS) if not line.get("cached")),
-            generation_s,
-            len(prepared.documents),
-            energy_j=summary.get("energy_j"),
-        )
-    )
+    energy_j = summary.get("energy_j")
+    if energy_j is not None and n_docs > 0:
+        answers["energy_per_doc_j"] = energy_j / n_docs
+    summary.update(answers)
     summary["wall_s"] = round(wall_s, 3)
-    summary.update(
-        serving_summary(iter_jsonl(run_dir / ANSWERS), prepared.run.load.get("concurrency"))
-    )
+    summary.update(serving)
     return summary

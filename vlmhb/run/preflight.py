@@ -126,7 +126,7 @@ def sample_id_collisions(item: PreparedRun) -> list[Problem]:
 def _without_bad_documents(item: PreparedRun) -> PreparedRun:
     """Leave out unreadable lines and documents with any problem; count both, once each."""
     bad_rows = {p.row for p in item.dataset.problems if p.row is not None}
-    kept = tuple(d for d in item.documents if not d.problems and d.line not in bad_rows)
+    kept = item.documents.filter(lambda d: not d.problems and d.line not in bad_rows)
     unread = bad_rows - {d.line for d in item.dataset.documents}  # lines that made no document
     skipped = len(item.documents) - len(kept) + len(unread)
     if item.run.mode == "field":
@@ -147,7 +147,7 @@ def _demo_pending(run: EvalRun) -> bool:
 def _pending_demo_run(run: EvalRun, runs_dir: Path) -> PreparedRun:
     """A dry run's stand-in for a row on the demo dataset not generated yet (nothing made)."""
     from vlmhb.data.demo import demo_folder
-    from vlmhb.data.documents import Dataset
+    from vlmhb.data.documents import Dataset, DocumentList
     from vlmhb.plan.catalogue import env_name_for, resolve_model
     from vlmhb.plan.prompts import load_prompts
 
@@ -160,11 +160,11 @@ def _pending_demo_run(run: EvalRun, runs_dir: Path) -> PreparedRun:
         run=run,
         run_id=PENDING_DEMO,
         run_dir=runs_dir / PENDING_DEMO,
-        dataset=Dataset(demo_folder(), PENDING_DEMO, []),
+        dataset=Dataset(demo_folder(), PENDING_DEMO, DocumentList()),
         prompts=prompts,
         model=model,
         env_name=env_name_for(run.backend, run.model, run.env),
-        documents=(),
+        documents=DocumentList(),
         n_samples=0,
         dataset_hash="",
         prompts_hash=prompts.content_hash(),

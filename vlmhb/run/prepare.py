@@ -13,7 +13,7 @@ import json
 import platform
 import re
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,7 @@ from vlmhb.run.folder import REFERENCES, RUN_JSON, RunRecord
 from vlmhb.run.identity import ModelIdentity, env_identity, model_identity
 
 if TYPE_CHECKING:
-    from vlmhb.data.documents import Dataset, Document
+    from vlmhb.data.documents import Dataset, Document, DocumentList
     from vlmhb.plan.prompts import PromptCollection
 
 
@@ -42,7 +42,7 @@ class PreparedRun:
     prompts: PromptCollection
     model: str
     env_name: str
-    documents: tuple[Document, ...]
+    documents: DocumentList  # decoded as read: a million samples stay in tens of MB
     n_samples: int
     dataset_hash: str
     prompts_hash: str
@@ -61,8 +61,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text.rsplit("/", 1)[-1]).strip("-")[:40] or "model"
 
 
-def _select_documents(run: EvalRun, documents: Sequence[Document]) -> list[Document]:
-    chosen = [d for d in documents if not run.doc_types or d.doc_type in run.doc_types]
+def _select_documents(run: EvalRun, documents: DocumentList) -> DocumentList:
+    chosen = documents.filter(lambda d: d.doc_type in run.doc_types) if run.doc_types else documents
     return chosen[: run.limit] if run.limit else chosen
 
 
@@ -121,7 +121,7 @@ def prepare_run(run: EvalRun, runs_root: Path) -> PreparedRun:
         prompts=prompts,
         model=model,
         env_name=env_name,
-        documents=tuple(documents),
+        documents=documents,
         n_samples=n_samples,
         dataset_hash=dataset_hash,
         prompts_hash=prompts_hash,
