@@ -37,6 +37,10 @@ def _session_home(tmp_path_factory: pytest.TempPathFactory):
         patch.setenv("VLMHB_HOME", str(home))
         if "HF_HOME" not in os.environ:
             patch.setenv("HF_HOME", str(base / "hf-home"))
+        if "VLMHB_CACHE_DIR" not in os.environ:
+            # The answer cache lives with the session, not the persistent home: a second
+            # `make test` must not answer a test's requests from the first one's.
+            patch.setenv("VLMHB_CACHE_DIR", str(base / "answer-cache"))
         if "VLLM_CACHE_ROOT" not in os.environ:
             patch.setenv("VLLM_CACHE_ROOT", str(base / "vllm-cache"))
         yield home

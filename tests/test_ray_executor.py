@@ -110,7 +110,10 @@ class WorkerSpy:
                 log = Path(os.readlink(f"/proc/{proc.pid}/fd/2"))
                 if self.runs not in log.parents:
                     continue
-                devices = proc.environ().get("CUDA_VISIBLE_DEVICES")
+                environ = proc.environ()
+                if environ.get("PYTHONIOENCODING") != "utf-8":
+                    continue  # forked, not yet exec'd: /proc shows its parent's environment
+                devices = environ.get("CUDA_VISIBLE_DEVICES")
             except (psutil.Error, OSError):
                 continue
             node = next((name for name, pids in trees.items() if proc.pid in pids), "?")
@@ -146,6 +149,9 @@ def echo_row(name: str, delay: float) -> dict:
         "stages": "infer",
         "gpus": 1,
         "load": {"delay_s": delay},
+        # One request at a time: the answers come one by one, so a run is seen mid-way
+        # (the echo engine answers a whole batch at its end).
+        "batch_size": 1,
     }
 
 
@@ -197,9 +203,11 @@ def test_lost_node_retried_and_resumed(
     second_id = cluster.node_ids()[second.name]
     junit = tmp_path / "junit.xml"
     with WorkerSpy(runs, cluster.nodes) as spy:
+        # --no-cache reaches the nodes: every answer is made by a worker, none is reused
         proc = driver(
-            plan, runs, cluster, "--junit", str(junit), "--fail-under", "model=tesseract-rus:ned=1"
-        )
+            plan, runs, cluster, "--no-cache", "--junit", str(junit),
+            "--fail-under", "model=tesseract-rus:ned=1",
+        )  # fmt: skip
 
         def busy_on_second() -> str | None:
             """A run that started on the second node and has answered some samples."""
@@ -210,7 +218,16 @@ def test_lost_node_retried_and_resumed(
                         return event["run_id"]
             return None
 
-        wait_until(lambda: busy_on_second() is not None, 180, "a run answering on node 2")
+        try:
+            wait_until(lambda: busy_on_second() is not None, 180, "a run answering on node 2")
+        except AssertionError:
+            proc.kill()
+            out, err = proc.communicate()
+            counts = {p.parent.name: len(answers(p.parent)) for p in runs.glob("*/run.json")}
+            raise AssertionError(
+                f"events {read_events(runs) if runs.exists() else []}\nanswers {counts}\n"
+                f"node ids {cluster.node_ids()}\ndriver: {err[-3000:]}"
+            ) from None
         victim = busy_on_second()
         before = len(answers(runs / victim))
         second.kill()  # the pod is gone: raylet, agents, the task's worker, all at once
@@ -233,6 +250,7 @@ def test_lost_node_retried_and_resumed(
     for run_id in ends:
         got = [a["id"] for a in answers(runs / run_id)]
         assert len(got) == n_samples and len(set(got)) == n_samples  # 0 lost, 0 duplicated
+        assert not [a for a in answers(runs / run_id) if a.get("cached")]
         run_starts = [e for e in starts if e["run_id"] == run_id]
         wanted = {e["cuda_visible_devices"] for e in run_starts}
         gpu_run = run_id != next(e["run_id"] for e in starts if e["label"] == "ocr")

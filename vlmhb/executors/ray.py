@@ -75,10 +75,15 @@ def read_events(runs_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
-def run_task(prepared: Any, lock_timeout_s: float) -> dict[str, Any]:
-    """One run, on a Ray node: take the attempt lock, execute the run, report how it ended."""
+def run_task(prepared: Any, lock_timeout_s: float, cache: bool = True) -> dict[str, Any]:
+    """One run, on a Ray node: take the attempt lock, execute the run, report how it ended.
+
+    ``cache``: the driver's answer-cache setting (``--no-cache`` there), since a node's
+    processes do not inherit the driver's environment.
+    """
     import filelock
 
+    from vlmhb.run.answer_cache import cache_setting
     from vlmhb.run.execute import execute_run
 
     runs_dir = prepared.run_dir.parent
@@ -112,7 +117,8 @@ def run_task(prepared: Any, lock_timeout_s: float) -> dict[str, Any]:
                 "cuda_visible_devices": devices,
             },
         )
-        outcome = execute_run(prepared, gpus=None, progress=False)
+        with cache_setting(cache):
+            outcome = execute_run(prepared, gpus=None, progress=False)
     finally:
         lock.release()
     return {
@@ -275,6 +281,8 @@ def _submit(ray: Any, prepared: Sequence[Any], todo: list[int], options: RayOpti
             raise RayError(
                 f"{run.source or run.label}: needs {need} GPUs, the largest node has {largest:g}"
             )
+    from vlmhb.run.answer_cache import cache_enabled
+
     # The task holds no GPU memory itself (its worker process does): reuse Ray's worker
     # processes rather than Ray's default of a fresh one for every GPU task.
     task = ray.remote(max_calls=0)(run_task)
@@ -287,7 +295,7 @@ def _submit(ray: Any, prepared: Sequence[Any], todo: list[int], options: RayOpti
             max_retries=options.max_retries,
             retry_exceptions=False,
             name=f"vlmhb:{item.run.label}",
-        ).remote(item, options.lock_timeout_s)
+        ).remote(item, options.lock_timeout_s, cache_enabled())
     return refs
 
 
