@@ -63,8 +63,10 @@ def through_vlmhb_run(plan: Path, runs: Path) -> tuple[dict, float]:
         "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
         "print('PEAK_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
     )
+    # The answer cache stays off: a second size (same ids, images, prompts) would be all hits.
     done = subprocess.run(
-        [sys.executable, "-c", code, "run", str(plan), "--runs-dir", str(runs), "--gpus", ""],
+        [sys.executable, "-c", code, "run", str(plan), "--runs-dir", str(runs), "--gpus", "",
+         "--no-cache"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     peak = float(done.stdout.rsplit("PEAK_MB", 1)[1].split()[0])

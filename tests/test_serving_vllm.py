@@ -169,12 +169,6 @@ def test_vllm_server_answers_like_offline_vllm_and_leaves_nothing(
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not os.environ.get("VLMHB_TEST_VLLM_SERVER_KILL"),
-    reason="vLLM's CPU engine stalled on one request of this test in two full-suite runs here "
-    "(it passes alone and with this file); set VLMHB_TEST_VLLM_SERVER_KILL=1 to run it. The "
-    "server group's cleanup on kill -9 is tested in the fast lane (test_backend_served.py).",
-)
 def test_kill_9_of_the_orchestrator_takes_the_server_down_and_resume_completes(
     vllm_python,
     tiny_model,  # noqa: F811

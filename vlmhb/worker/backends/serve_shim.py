@@ -38,7 +38,16 @@ GRACE_S = 5.0
 if os.environ.get("VLMHB_SERVE_ENGINE") == "vllm" and not ROLE_SUPERVISOR:
     from vlmhb.worker.backends.vllm import cuda_available, import_vllm
 
-    import_vllm(on_cpu=os.environ.get("VLLM_TARGET_DEVICE") == "cpu" or not cuda_available())
+    ON_CPU = os.environ.get("VLLM_TARGET_DEVICE") == "cpu" or not cuda_available()
+    if ON_CPU:
+        # One OpenMP thread in every thread of the engine process, set before it starts.
+        # Unset, vLLM drops the engine's main thread to one OpenMP thread for serving while
+        # its other threads keep one per core; the CPU attention kernel then planned work
+        # for two threads and ran with one, spinning forever on a request (seen here:
+        # "Running: 1 reqs", 0 tokens/s, the main thread in AttentionMainLoop under
+        # GOMP_parallel). vLLM respects an OMP_NUM_THREADS it finds set.
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import_vllm(on_cpu=ON_CPU)
 
 
 def supervise(parent: int, argv: list[str]) -> int:
