@@ -134,13 +134,21 @@ def iter_samples(prepared: PreparedRun) -> Iterator[Sample]:
     """Every sample of the run, built lazily (memory stays flat for big datasets)."""
     run = prepared.run
     base_generation = {"max_new_tokens": run.max_new_tokens, **run.generation}
+    # Documents of one type ask the same prompts: render each once (a bounded memo).
+    rendered_for: dict[tuple[str, str | None, tuple[str, ...]], Any] = {}
     for document in prepared.documents:
         problem = "; ".join(document.problems) if document.problems else None
         images = tuple(str(image) for image in document.images)
         fields = doc_fields(run, document)
         targets: list[str | None] = list(fields) if run.mode == "field" else [None]
         for field_name in targets:
-            rendered = prepared.prompts.render(document.doc_type, field_name, fields, run.mode)
+            key = (document.doc_type, field_name, () if field_name else tuple(fields))
+            rendered = rendered_for.get(key)
+            if rendered is None:
+                if len(rendered_for) >= 4096:
+                    rendered_for.clear()
+                rendered = prepared.prompts.render(document.doc_type, field_name, fields, run.mode)
+                rendered_for[key] = rendered
             generation = dict(base_generation, mode=run.mode)
             if run.mode == "document":
                 generation["fields"] = fields
