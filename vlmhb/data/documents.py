@@ -10,7 +10,7 @@ import pickle
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 from vlmhb.errors import Problem
 
@@ -72,13 +72,31 @@ def _encode(doc: Document) -> bytes:
         return _PICKLE + pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _decode(blob: bytes) -> Document:
+def _state(blob: bytes) -> tuple[Any, ...]:
     body = memoryview(blob)[1:]
-    state = marshal.loads(body) if blob[:1] == _MARSHAL else pickle.loads(body)
-    id_, images, doc_type, fields, text, tags, meta, problems, line = state
+    return marshal.loads(body) if blob[:1] == _MARSHAL else pickle.loads(body)
+
+
+def _decode(blob: bytes) -> Document:
+    id_, images, doc_type, fields, text, tags, meta, problems, line = _state(blob)
     return Document(
         id_, tuple(map(Path, images)), doc_type, fields, text, tags, meta, problems, line
     )
+
+
+class DocumentHead(NamedTuple):
+    """What checks read of a document, without building its image paths (the costly part)."""
+
+    id: str
+    doc_type: str
+    fields: dict[str, str]
+    problems: tuple[str, ...]
+    line: int | None
+
+
+def _head(blob: bytes) -> DocumentHead:
+    id_, _, doc_type, fields, _, _, _, problems, line = _state(blob)
+    return DocumentHead(id_, doc_type, fields, problems, line)
 
 
 class DocumentList(Sequence[Document]):
@@ -130,10 +148,13 @@ class DocumentList(Sequence[Document]):
     def __repr__(self) -> str:
         return f"DocumentList({len(self)} documents)"
 
-    def filter(self, keep: Callable[[Document], bool]) -> DocumentList:
-        """The documents ``keep`` accepts, in order (sharing their blobs)."""
-        blobs = self._blobs
-        return DocumentList._sharing([blob for blob in blobs if keep(_decode(blob))])
+    def heads(self) -> Iterator[DocumentHead]:
+        """Each document's id, type, fields, problems and line, in order."""
+        return map(_head, self._blobs)
+
+    def filter(self, keep: Callable[[DocumentHead], bool]) -> DocumentList:
+        """The documents ``keep`` accepts (it sees their heads), in order, sharing blobs."""
+        return DocumentList._sharing([blob for blob in self._blobs if keep(_head(blob))])
 
 
 def as_document_list(documents: Iterable[Document]) -> DocumentList:

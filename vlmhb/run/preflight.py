@@ -82,13 +82,13 @@ def selection_problems(item: PreparedRun, plan_file: str, row: int | None) -> li
     if not documents:
         return [Problem(plan_file, row, "dataset", f"dataset {item.dataset.root} has no documents")]
     problems: list[Problem] = []
-    types = sorted({d.doc_type for d in documents})
+    types = sorted({d.doc_type for d in documents.heads()})
     for doc_type in run.doc_types:
         if doc_type not in types:
             problems.append(
                 Problem(plan_file, row, "doc_types", f"{doc_type!r} matches no document ({types})")
             )
-    names = sorted({name for d in item.documents for name in d.fields})
+    names = sorted({name for d in item.documents.heads() for name in d.fields})
     for name in run.fields:
         if name not in names:
             problems.append(
@@ -101,12 +101,12 @@ def selection_problems(item: PreparedRun, plan_file: str, row: int | None) -> li
 
 def sample_id_collisions(item: PreparedRun) -> list[Problem]:
     """``doc:field`` ids that two documents share (``a`` + ``b:c`` and ``a:b`` + ``c``)."""
-    if not any(":" in d.id or any(":" in f for f in d.fields) for d in item.documents):
+    if not any(":" in d.id or any(":" in f for f in d.fields) for d in item.documents.heads()):
         return []  # without a colon in any id or field name the ids cannot collide
     where = str(item.dataset.annotation_file or item.dataset.root)
     owners: dict[str, tuple[str, str]] = {}
     problems: list[Problem] = []
-    for document in item.documents:
+    for document in item.documents.heads():
         for name in doc_fields(item.run, document):
             sample_id = f"{document.id}:{name}"
             owner = owners.setdefault(sample_id, (document.id, name))
@@ -127,10 +127,10 @@ def _without_bad_documents(item: PreparedRun) -> PreparedRun:
     """Leave out unreadable lines and documents with any problem; count both, once each."""
     bad_rows = {p.row for p in item.dataset.problems if p.row is not None}
     kept = item.documents.filter(lambda d: not d.problems and d.line not in bad_rows)
-    unread = bad_rows - {d.line for d in item.dataset.documents}  # lines that made no document
+    unread = bad_rows - {d.line for d in item.dataset.documents.heads()}  # lines with no document
     skipped = len(item.documents) - len(kept) + len(unread)
     if item.run.mode == "field":
-        n_samples = sum(len(doc_fields(item.run, d)) for d in kept)
+        n_samples = sum(len(doc_fields(item.run, d)) for d in kept.heads())
     else:
         n_samples = len(kept)
     return dataclasses.replace(item, documents=kept, n_samples=n_samples, skipped_documents=skipped)

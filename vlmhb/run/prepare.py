@@ -27,7 +27,7 @@ from vlmhb.run.folder import REFERENCES, RUN_JSON, RunRecord
 from vlmhb.run.identity import ModelIdentity, env_identity, model_identity
 
 if TYPE_CHECKING:
-    from vlmhb.data.documents import Dataset, Document, DocumentList
+    from vlmhb.data.documents import Dataset, Document, DocumentHead, DocumentList
     from vlmhb.plan.prompts import PromptCollection
 
 
@@ -66,7 +66,7 @@ def _select_documents(run: EvalRun, documents: DocumentList) -> DocumentList:
     return chosen[: run.limit] if run.limit else chosen
 
 
-def doc_fields(run: EvalRun, document: Document) -> list[str]:
+def doc_fields(run: EvalRun, document: Document | DocumentHead) -> list[str]:
     """The fields of ``document`` this run asks about (its ``fields`` filter applied)."""
     return [name for name in document.fields if not run.fields or name in run.fields]
 
@@ -110,7 +110,7 @@ def prepare_run(run: EvalRun, runs_root: Path) -> PreparedRun:
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
     run_id = f"{_slug(run.model)}-{run.backend}-{digest}"
     if run.mode == "field":
-        n_samples = sum(len(doc_fields(run, d)) for d in documents)
+        n_samples = sum(len(doc_fields(run, d)) for d in documents.heads())
     else:
         n_samples = len(documents)
     return PreparedRun(
