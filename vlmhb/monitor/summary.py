@@ -130,8 +130,13 @@ def summarize_answers(
         "output_tokens_per_s": per_second(output_tokens),
         "samples_per_s": per_second(n_samples),
         "docs_per_s": per_second(n_docs),
-        "energy_per_doc_j": energy_j / n_docs if energy_j is not None and n_docs > 0 else None,
+        "energy_per_doc_j": energy_per_doc(energy_j, n_docs),
     }
+
+
+def energy_per_doc(energy_j: float | None, n_docs: int) -> float | None:
+    """Joules per document (None without an energy reading or documents)."""
+    return energy_j / n_docs if energy_j is not None and n_docs > 0 else None
 
 
 def gpu_indices(columns: Iterable[str]) -> list[int]:

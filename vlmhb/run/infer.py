@@ -14,6 +14,7 @@ from typing import Any
 
 from vlmhb.monitor import ResourceMonitor, summarize_answers
 from vlmhb.monitor.serving import serving_summary
+from vlmhb.monitor.summary import energy_per_doc
 from vlmhb.run.answer_cache import cache_for_run
 from vlmhb.run.dispatch import Dispatcher, DispatchSettings
 from vlmhb.run.folder import (
@@ -203,9 +204,7 @@ def _finish_monitor(
     if monitor is not None:
         monitor.write(run_dir / RESOURCES)
         summary.update(monitor.summary())
-    energy_j = summary.get("energy_j")
-    if energy_j is not None and n_docs > 0:
-        answers["energy_per_doc_j"] = energy_j / n_docs
+    answers["energy_per_doc_j"] = energy_per_doc(summary.get("energy_j"), n_docs)
     summary.update(answers)
     summary["wall_s"] = round(wall_s, 3)
     summary.update(serving)
