@@ -120,6 +120,59 @@ def test_content_hash_follows_image_bytes_and_annotations(tmp_path: Path) -> Non
     assert load_dataset(str(root)).content_hash() != second
 
 
+def test_the_hash_made_while_reading_equals_the_hash_recomputed(tmp_path: Path) -> None:
+    """The reader hashes each document from the bytes it checked (``known_hash``); a dataset
+    with every kind of image path gives the same value as hashing its documents afresh.
+    Special files are real: a FIFO as an image must be refused without blocking on it."""
+    import dataclasses
+    import os
+    import threading
+
+    root = tmp_path / "ds"
+    write_png(root / "images" / "a.png")
+    write_png(root / "images" / "b.png", "other")
+    (root / "images" / "link.png").symlink_to("a.png")  # inside: resolved, accepted
+    (tmp_path / "secret.png").write_bytes(b"outside bytes")
+    (root / "images" / "out.png").symlink_to(tmp_path / "secret.png")  # escapes
+    (root / "images" / "folder.png").mkdir()
+    os.mkfifo(root / "images" / "pipe.png")
+    _write(
+        root,
+        [
+            _doc("plain", text="полный текст", tags=["t"], meta={"k": [1, 2]}),
+            _doc("pages", ["images/a.png", "./images/b.png"], field_types={"surname": "text"}),
+            _doc("link", "images/link.png"),
+            _doc("escape", "images/out.png"),
+            _doc("folder", "images/folder.png"),
+            _doc("pipe", "images/pipe.png"),
+            _doc("gone", "images/none.png"),
+            _doc("absolute", str(root / "images" / "a.png")),
+            _doc("empty", []),
+        ],
+    )
+    loaded: list[object] = []
+    reader = threading.Thread(target=lambda: loaded.append(load_dataset(str(root))), daemon=True)
+    reader.start()
+    reader.join(30)
+    assert loaded, "reading a dataset with a FIFO as an image blocked"
+    dataset = loaded[0]
+    assert isinstance(dataset.known_hash, str)
+    assert dataclasses.replace(dataset, known_hash=None).content_hash() == dataset.known_hash
+    by_id = {d.id: d for d in dataset.documents}
+    real = root.resolve() / "images"
+    assert by_id["link"].images == (real / "a.png",) and by_id["link"].problems == ()
+    assert by_id["pages"].images == (real / "a.png", real / "b.png")
+    assert "escapes the dataset folder" in by_id["escape"].problems[0]
+    for doc_id, file in (("folder", "folder"), ("pipe", "pipe"), ("gone", "none")):
+        assert by_id[doc_id].problems == (f"image 'images/{file}.png' is missing",), doc_id
+    assert by_id["empty"].problems == ("no image",)
+    # The hash follows what the reader saw: a changed image changes it, as the recomputation.
+    write_png(root / "images" / "b.png", "changed")
+    again = load_dataset(str(root))
+    assert again.known_hash != dataset.known_hash
+    assert dataclasses.replace(again, known_hash=None).content_hash() == again.known_hash
+
+
 def test_content_hash_is_location_independent(tmp_path: Path) -> None:
     for name in ("x", "y"):
         (tmp_path / name).mkdir()

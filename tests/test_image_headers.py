@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from vlmhb.data.documents import file_digest
+from vlmhb.data.digests import file_digest
 from vlmhb.data.images import check_image, header_size
 
 

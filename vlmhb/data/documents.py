@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import marshal
-import os
 import pickle
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,32 +39,50 @@ class Document:
             str(p)[len(prefix) :] if str(p).startswith(prefix) else p.relative_to(root).as_posix()
             for p in self.images
         ]
-        return {
-            "id": self.id,
-            "image": rel[0] if len(rel) == 1 else rel,
-            "doc_type": self.doc_type,
-            "fields": dict(self.fields),
-            "text": self.text,
-            "tags": list(self.tags),
-            "meta": self.meta,
-        }
+        return record_of(self.id, rel, self.doc_type, self.fields, self.text, self.tags, self.meta)
+
+
+def record_of(
+    id: str,
+    images: Sequence[str],
+    doc_type: str,
+    fields: dict[str, str],
+    text: str | None,
+    tags: Sequence[str],
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    """A native ``annotations.jsonl`` record (``images`` relative to the dataset folder)."""
+    return {
+        "id": id,
+        "image": images[0] if len(images) == 1 else list(images),
+        "doc_type": doc_type,
+        "fields": dict(fields),
+        "text": text,
+        "tags": list(tags),
+        "meta": meta,
+    }
 
 
 _MARSHAL, _PICKLE = b"m", b"p"
 
 
 def _encode(doc: Document) -> bytes:
-    state = (
-        doc.id,
-        tuple(str(p) for p in doc.images),
-        doc.doc_type,
-        doc.fields,
-        doc.text,
-        doc.tags,
-        doc.meta,
-        doc.problems,
-        doc.line,
+    return _encode_state(
+        (
+            doc.id,
+            tuple(str(p) for p in doc.images),
+            doc.doc_type,
+            doc.fields,
+            doc.text,
+            doc.tags,
+            doc.meta,
+            doc.problems,
+            doc.line,
+        )
     )
+
+
+def _encode_state(state: tuple[Any, ...]) -> bytes:
     try:
         return _MARSHAL + marshal.dumps(state)
     except ValueError:  # a meta value marshal cannot hold (a loader's own object)
@@ -99,6 +116,37 @@ def _head(blob: bytes) -> DocumentHead:
     return DocumentHead(id_, doc_type, fields, problems, line)
 
 
+class DocumentSummary(NamedTuple):
+    """What checks ask of a whole document list, gathered in one pass."""
+
+    doc_types: frozenset[str]
+    field_names: frozenset[str]
+    n_fields: int  # fields over all documents: the samples of a field-mode run
+    colons: bool  # a ':' in some id or field name (only then can ``doc:field`` ids collide)
+
+
+class _Tally:
+    """A running ``DocumentSummary``, kept up to date as documents are appended."""
+
+    __slots__ = ("colon_ids", "n_fields", "names", "types")
+
+    def __init__(self) -> None:
+        self.types: set[str] = set()
+        self.names: set[str] = set()
+        self.n_fields = 0
+        self.colon_ids = False
+
+    def add(self, doc_id: str, doc_type: str, fields: dict[str, str]) -> None:
+        self.types.add(doc_type)
+        self.names.update(fields)
+        self.n_fields += len(fields)
+        self.colon_ids = self.colon_ids or ":" in doc_id
+
+    def summary(self) -> DocumentSummary:
+        colons = self.colon_ids or any(":" in name for name in self.names)
+        return DocumentSummary(frozenset(self.types), frozenset(self.names), self.n_fields, colons)
+
+
 class DocumentList(Sequence[Document]):
     """Documents in order, each held as one encoded blob and decoded when read.
 
@@ -106,20 +154,44 @@ class DocumentList(Sequence[Document]):
     a million samples stays in tens of MB. Filters and slices share the blobs.
     """
 
-    __slots__ = ("_blobs",)
+    __slots__ = ("_blobs", "_tally")
 
     def __init__(self, documents: Iterable[Document] = ()) -> None:
-        self._blobs: list[bytes] = [_encode(doc) for doc in documents]
+        self._blobs: list[bytes] = []
+        self._tally: _Tally | None = _Tally()  # None: not known (a slice, a filter)
+        for document in documents:
+            self.append(document)
 
     @classmethod
     def _sharing(cls, blobs: list[bytes]) -> DocumentList:
         new = cls()
-        new._blobs = blobs
+        new._blobs, new._tally = blobs, None
         return new
 
     def append(self, document: Document) -> None:
         """Add a document at the end."""
         self._blobs.append(_encode(document))
+        if self._tally is not None:
+            self._tally.add(document.id, document.doc_type, document.fields)
+
+    def append_values(
+        self,
+        id: str,
+        images: tuple[str, ...],
+        doc_type: str,
+        fields: dict[str, str],
+        text: str | None = None,
+        tags: tuple[str, ...] = (),
+        meta: dict[str, Any] | None = None,
+        problems: tuple[str, ...] = (),
+        line: int | None = None,
+    ) -> None:
+        """Add a document given by its values, images as absolute path strings (a reader's
+        way: no ``Document`` or ``Path`` is built, which is most of the cost of a big read)."""
+        state = (id, images, doc_type, fields, text, tags, meta or {}, problems, line)
+        self._blobs.append(_encode_state(state))
+        if self._tally is not None:
+            self._tally.add(id, doc_type, fields)
 
     def __len__(self) -> int:
         return len(self._blobs)
@@ -152,6 +224,16 @@ class DocumentList(Sequence[Document]):
         """Each document's id, type, fields, problems and line, in order."""
         return map(_head, self._blobs)
 
+    def summary(self) -> DocumentSummary:
+        """Types, field names, field count and colons of all documents (kept as documents
+        are appended; one pass over a slice or a filter's result, the first time)."""
+        if self._tally is None:
+            tally = _Tally()
+            for head in self.heads():
+                tally.add(head.id, head.doc_type, head.fields)
+            self._tally = tally
+        return self._tally.summary()
+
     def filter(self, keep: Callable[[DocumentHead], bool]) -> DocumentList:
         """The documents ``keep`` accepts (it sees their heads), in order, sharing blobs."""
         return DocumentList._sharing([blob for blob in self._blobs if keep(_head(blob))])
@@ -171,22 +253,27 @@ class Dataset:
     documents: DocumentList
     problems: list[Problem] = field(default_factory=list)
     annotation_file: Path | None = None
+    known_hash: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Loaders may hand a list; memory stays small only in the encoded form.
         self.documents = as_document_list(self.documents)
 
     def content_hash(self) -> str:
-        """SHA-256 of the annotations and every image's bytes (cached by path, size, mtime)."""
-        digest = hashlib.sha256()
+        """SHA-256 of the annotations and every image's bytes (images read once per process).
+
+        A reader that hashed the documents as it read them hands the result over in
+        ``known_hash``; it is the same value, computed from the same bytes.
+        """
+        if self.known_hash is not None:
+            return self.known_hash
+        from vlmhb.data.digests import file_digest
+
+        content = ContentHash(self.root)
         for doc in self.documents:
-            record = doc.to_record(self.root) if _inside(doc.images, self.root) else None
-            digest.update(
-                json.dumps(record or repr(doc), sort_keys=True, ensure_ascii=False).encode()
-            )
-            for image in doc.images:
-                digest.update(file_digest(image).encode())
-        return digest.hexdigest()
+            inside = content.inside(doc.images)
+            content.add(doc, [file_digest(image) if inside else "outside" for image in doc.images])
+        return content.hexdigest()
 
     def document_problems(self) -> list[Problem]:
         """Per-document problems as located ``Problem`` objects (file = annotation file)."""
@@ -198,49 +285,39 @@ class Dataset:
         ]
 
 
-def _inside(images: tuple[Path, ...], root: Path) -> bool:
-    prefix = str(root).rstrip("/") + "/"
-    return all(str(p).startswith(prefix) for p in images)
+# One encoder for every document: ``json.dumps`` with options builds a new one per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
 
 
-# (path, size, mtime) → raw SHA-256, both as short bytes: ~150 B an image, not ~400.
-_DIGESTS: dict[bytes, bytes] = {}
-_WHOLE_FILE = 32 << 20  # files up to this size are read in one call; larger ones in chunks
-HEAD_BYTES = 256 << 10  # what ``read_digest`` keeps of a large file (image headers live here)
+class ContentHash:
+    """The running SHA-256 that ``Dataset.content_hash`` returns: per document, its native
+    record as canonical JSON (``repr`` when an image lies outside the folder), then the hex
+    digest of each image (``missing``/``outside`` when there is none to read)."""
 
+    def __init__(self, root: Path) -> None:
+        self._sha = hashlib.sha256()
+        self._prefix = str(root).rstrip("/") + "/"  # string slicing: pathlib costs seconds
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes, memoised by (path, size, mtime); ``missing`` if unreadable."""
-    try:
-        cached = _DIGESTS.get(_memo_key(path, os.stat(path)))
-        return cached.hex() if cached is not None else read_digest(path)[0]
-    except OSError:
-        return "missing"
+    def inside(self, images: Iterable[Path | str]) -> bool:
+        """Whether every image path lies under the dataset folder."""
+        return all(str(p).startswith(self._prefix) for p in images)
 
-
-def _memo_key(path: Path | str, stat: os.stat_result) -> bytes:
-    what = f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}".encode("utf-8", "surrogateescape")
-    return hashlib.blake2b(what, digest_size=16).digest()
-
-
-def read_digest(path: Path) -> tuple[str, bytes]:
-    """The file's SHA-256 (memoised by path, size, mtime) and its first bytes, in one read.
-
-    The image check reads each file once through here, so the dataset's content hash that
-    follows costs no second read. Raises ``OSError`` when the file cannot be read.
-    """
-    stat = os.stat(path)
-    key = _memo_key(path, stat)
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        if stat.st_size <= _WHOLE_FILE:
-            data = handle.read()
-            sha.update(data)
-            head = data
+    def add(self, doc: Document, image_digests: Iterable[str]) -> None:
+        """Hash ``doc`` and the digests of its images, in order."""
+        if self.inside(doc.images):
+            self.add_record(doc.to_record(Path(self._prefix)), image_digests)
         else:
-            head = handle.read(HEAD_BYTES)
-            sha.update(head)
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                sha.update(chunk)
-    _DIGESTS[key] = sha.digest()
-    return sha.hexdigest(), head
+            self._add(repr(doc), image_digests)
+
+    def add_record(self, record: dict[str, Any], image_digests: Iterable[str]) -> None:
+        """Hash a document given as its native record (``record_of``) and image digests."""
+        self._add(record, image_digests)
+
+    def _add(self, what: object, image_digests: Iterable[str]) -> None:
+        self._sha.update(_CANONICAL.encode(what).encode())
+        for digest in image_digests:
+            self._sha.update(digest.encode())
+
+    def hexdigest(self) -> str:
+        """The hash of everything added so far."""
+        return self._sha.hexdigest()

@@ -1,12 +1,32 @@
-"""Resolve and check document image paths: inside the dataset folder, present, readable."""
+"""Resolve and check document image paths: inside the dataset folder, present, readable.
+
+Each image is opened once: the bytes read give both its size (PNG/JPEG headers are parsed
+here, anything else by Pillow) and its SHA-256, which the dataset's content hash uses.
+"""
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import stat
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+from vlmhb.data.digests import remember_digest, whole_file
+
+# Never block on a FIFO, never follow a symlink unawares, never leak the descriptor.
+_OPEN = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+class ImageCheck(NamedTuple):
+    """What checking one image found: where it is, what is wrong with it, its content digest."""
+
+    path: str  # absolute, symlinks resolved ("rel" as given when it is absolute)
+    problem: str | None
+    digest: bytes | None  # raw SHA-256 of its bytes; None when it was not read
 
 
 def resolve_image(root: Path, rel: str) -> tuple[Path, str | None]:
@@ -15,31 +35,65 @@ def resolve_image(root: Path, rel: str) -> tuple[Path, str | None]:
     Absolute paths and paths escaping ``root`` (``..``, symlinks pointing out) are refused.
     The image header is read (cheap: the pixels are not decoded).
     """
+    found = inspect_image(real_root(root), rel)
+    return Path(found.path), found.problem
+
+
+def real_root(root: Path | str) -> str:
+    """``root`` with its symlinks resolved, as ``inspect_image`` takes it."""
+    return _real_dir(str(root))
+
+
+def inspect_image(base: str, rel: Any) -> ImageCheck:
+    """Check the image ``rel`` names under the resolved folder ``base``; never opens a path
+    outside it. A problem is a message naming ``rel``; nothing is raised."""
     if not rel or not isinstance(rel, str):
-        return root, f"image path {rel!r} is empty or not a string"
+        return ImageCheck(base, f"image path {rel!r} is empty or not a string", None)
     if os.path.isabs(rel):
-        return (
-            Path(rel),
+        return ImageCheck(
+            str(Path(rel)),
             f"image path {rel!r} is absolute; use a path relative to the dataset folder",
+            None,
         )
+    inside = base.rstrip(os.sep) + os.sep
     # os.path on strings: pathlib's overhead is most of the cost on 100,000-document datasets
-    base = _real_dir(str(root))
-    real = _real_path(base, rel)
-    path = Path(real)
-    if not real.startswith(base.rstrip(os.sep) + os.sep):
-        return path, f"image path {rel!r} escapes the dataset folder"
-    if not os.path.isfile(real):
-        return path, f"image {rel!r} is missing"
-    return path, check_image(path, rel)
+    if ".." in rel and ".." in rel.replace("\\", "/").split("/"):
+        real, resolved = os.path.realpath(os.path.join(base, rel)), True  # the OS decides
+    else:
+        folder, name = os.path.split(os.path.join(base, rel))
+        real, resolved = os.path.join(_real_dir(folder), name), False
+    if not real.startswith(inside):
+        return ImageCheck(real, f"image path {rel!r} escapes the dataset folder", None)
+    try:
+        # O_NOFOLLOW: the folders are resolved; a symlink as the file itself says ELOOP
+        fd = os.open(real, _OPEN if resolved else _OPEN | _NO_FOLLOW)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP or resolved:
+            return ImageCheck(real, _open_problem(rel, exc), None)
+        real = os.path.realpath(real)
+        if not real.startswith(inside):
+            return ImageCheck(real, f"image path {rel!r} escapes the dataset folder", None)
+        try:
+            fd = os.open(real, _OPEN)
+        except OSError as exc2:
+            return ImageCheck(real, _open_problem(rel, exc2), None)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return ImageCheck(real, f"image {rel!r} is missing", None)
+        digest, head = whole_file(fd, info.st_size)
+    except OSError as exc:
+        return ImageCheck(real, f"image {rel!r} is unreadable: {exc.__class__.__name__}", None)
+    finally:
+        os.close(fd)
+    remember_digest(info, digest)
+    return ImageCheck(real, _header_problem(head, real, rel), digest)
 
 
-def _real_path(base: str, rel: str) -> str:
-    """``realpath(base/rel)``, with the folders' resolution cached (one lstat per image)."""
-    if ".." in rel.replace("\\", "/").split("/"):
-        return os.path.realpath(os.path.join(base, rel))  # '..' after a symlink: the OS decides
-    folder, name = os.path.split(os.path.join(base, rel))
-    candidate = os.path.join(_real_dir(folder), name)
-    return os.path.realpath(candidate) if os.path.islink(candidate) else candidate
+def _open_problem(rel: str, exc: OSError) -> str:
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+        return f"image {rel!r} is missing"
+    return f"image {rel!r} is unreadable: {exc.__class__.__name__}"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -55,17 +109,22 @@ def forget_folders() -> None:
 def check_image(path: Path, label: str) -> str | None:
     """``None`` if ``path`` is an image whose size can be read, else a message naming ``label``.
 
-    PNG and JPEG headers (nearly every document scan) are read here from the bytes the content
-    hash needs anyway (one read per file); anything else, or a header that does not parse,
-    goes to Pillow. Either way only the header is read, never the pixels, and an image over
-    Pillow's decompression-bomb limit is a problem of its document.
+    Only the header is looked at, never the pixels; an image over Pillow's
+    decompression-bomb limit is a problem of its document. The file's digest is remembered
+    for the content hash.
     """
-    from vlmhb.data.documents import read_digest
-
     try:
-        _, head = read_digest(path)
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            digest, head = whole_file(handle.fileno(), info.st_size)
     except OSError as exc:
         return f"image {label!r} is unreadable: {exc.__class__.__name__}"
+    remember_digest(info, digest)
+    return _header_problem(head, str(path), label)
+
+
+def _header_problem(head: bytes, path: str, label: str) -> str | None:
+    """PNG and JPEG sizes (nearly every document scan) come from ``head``; others from Pillow."""
     size = header_size(head)
     if size is None:
         return _check_with_pillow(path, label)
@@ -110,7 +169,7 @@ _JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD9)})
 
 
-def _check_with_pillow(path: Path, label: str) -> str | None:
+def _check_with_pillow(path: str, label: str) -> str | None:
     Image = _pillow()
     UnidentifiedImageError = Image.UnidentifiedImageError
     try:

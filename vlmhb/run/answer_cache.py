@@ -199,7 +199,7 @@ class ImageHashes:
         """SHA-256 of the file's bytes ("missing" when it cannot be read)."""
         digest = self._recent.get(path)
         if digest is None:
-            from vlmhb.data.documents import file_digest
+            from vlmhb.data.digests import file_digest
 
             digest = self._recent[path] = file_digest(Path(path))
             if len(self._recent) > self._keep:

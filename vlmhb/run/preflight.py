@@ -82,13 +82,13 @@ def selection_problems(item: PreparedRun, plan_file: str, row: int | None) -> li
     if not documents:
         return [Problem(plan_file, row, "dataset", f"dataset {item.dataset.root} has no documents")]
     problems: list[Problem] = []
-    types = sorted({d.doc_type for d in documents.heads()})
+    types = sorted(documents.summary().doc_types)
     for doc_type in run.doc_types:
         if doc_type not in types:
             problems.append(
                 Problem(plan_file, row, "doc_types", f"{doc_type!r} matches no document ({types})")
             )
-    names = sorted({name for d in item.documents.heads() for name in d.fields})
+    names = sorted(item.documents.summary().field_names)
     for name in run.fields:
         if name not in names:
             problems.append(
@@ -101,7 +101,7 @@ def selection_problems(item: PreparedRun, plan_file: str, row: int | None) -> li
 
 def sample_id_collisions(item: PreparedRun) -> list[Problem]:
     """``doc:field`` ids that two documents share (``a`` + ``b:c`` and ``a:b`` + ``c``)."""
-    if not any(":" in d.id or any(":" in f for f in d.fields) for d in item.documents.heads()):
+    if not item.documents.summary().colons:
         return []  # without a colon in any id or field name the ids cannot collide
     where = str(item.dataset.annotation_file or item.dataset.root)
     owners: dict[str, tuple[str, str]] = {}

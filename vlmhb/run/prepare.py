@@ -109,7 +109,9 @@ def prepare_run(run: EvalRun, runs_root: Path) -> PreparedRun:
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
     run_id = f"{_slug(run.model)}-{run.backend}-{digest}"
-    if run.mode == "field":
+    if run.mode == "field" and not run.fields:
+        n_samples = documents.summary().n_fields
+    elif run.mode == "field":
         n_samples = sum(len(doc_fields(run, d)) for d in documents.heads())
     else:
         n_samples = len(documents)
