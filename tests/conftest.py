@@ -156,7 +156,10 @@ def run_worker_lines(
         timeout=timeout,
         check=False,
     )
-    return [json.loads(line) for line in proc.stdout.splitlines()], proc.stderr
+    from vlmhb.worker.protocol import unbatched
+
+    replies = [m for line in proc.stdout.splitlines() for m in unbatched(json.loads(line))]
+    return replies, proc.stderr
 
 
 def run_worker(

@@ -70,6 +70,32 @@ def test_raw_receive_and_preencoded_send(tmp_path: Path) -> None:
         assert isinstance(data, dict) and (data["type"], data["id"]) == ("response", "raw")
 
 
+def test_answers_of_one_batch_travel_as_one_line_and_come_out_in_order(tmp_path: Path) -> None:
+    """A static batch's answers are one ``batch`` line (one JSON encoding, one read); the
+    runner hands them out one by one, in order. Lines are counted at the real pipe."""
+    with WorkerProcess(echo_command(), tmp_path / "worker.log") as worker:
+        worker.start(
+            protocol.Init(backend="echo", model="echo", load={"check_images": False}, batch_size=8),
+            timeout=60,
+        )
+        lines: list[bytes] = []
+        readline = worker._reader.readline
+
+        def counted(timeout: float | None) -> bytes | None:
+            line = readline(timeout)
+            if line:
+                lines.append(line)
+            return line
+
+        worker._reader.readline = counted  # type: ignore[method-assign]
+        worker.send_raw(b"".join(protocol.encode(request(f"q{i}")).encode() for i in range(8)))
+        answers = [worker.receive_raw(30) for _ in range(8)]
+        assert [a["id"] for a in answers if a] == [f"q{i}" for i in range(8)]
+        assert len(lines) < 8 and any(b'"type":"batch"' in line for line in lines)
+    assert protocol.unbatched({"type": "batch", "messages": "junk"}) == []
+    assert protocol.unbatched({"type": "response", "id": "x"}) == [{"type": "response", "id": "x"}]
+
+
 def test_library_chatter_on_stdout_goes_to_the_log(tmp_path: Path) -> None:
     log = tmp_path / "worker.log"
     with WorkerProcess(echo_command(), log) as worker:

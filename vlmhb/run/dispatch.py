@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vlmhb.errors import WorkerError
+from vlmhb.fastjson import dumps_line
 from vlmhb.run.folder import ANSWER_VERSION, AnswerLog
 from vlmhb.run.worker_process import WorkerCommand, WorkerDied, WorkerFatal, WorkerProcess
 from vlmhb.worker import protocol
@@ -42,7 +43,7 @@ class Sample:
 
     def request_line(self) -> bytes:
         """The encoded protocol request (the fields of ``protocol.Request``, as a plain dict)."""
-        return protocol.encode_dict(
+        return dumps_line(
             {
                 "id": self.id,
                 "images": list(self.images),
@@ -53,7 +54,7 @@ class Sample:
                 "generation": self.generation,
                 "type": "request",
             }
-        ).encode("utf-8")
+        )
 
 
 @dataclass(frozen=True)
@@ -216,27 +217,36 @@ class Dispatcher:
                 f"worker failed {self._failures_in_a_row} times in a row, last: {reason}",
             )
 
-    def _send(self, sample: Sample, attempt: int) -> None:
-        assert self._worker is not None
+    def _send(self, sample: Sample, attempt: int, lines: list[bytes]) -> None:
         now = time.monotonic()
         if self.stats.first_sent is None:
             self.stats.first_sent = now
         self._in_flight[sample.id] = _Flight(sample, now, attempt)
-        self._worker.send_raw(sample.request_line())
+        lines.append(sample.request_line())
 
     def _fill(self, pending: Iterator[Sample]) -> bool:
-        """Top up the window; returns False when nothing is left anywhere."""
-        if self._suspects:
-            if not self._in_flight:
-                sample, attempt = self._suspects.popleft()
-                self._send(sample, attempt)
+        """Top up the window; returns False when nothing is left anywhere.
+
+        The requests of one top-up go to the worker as one write (one hand-over to the
+        writer thread, not one per request).
+        """
+        assert self._worker is not None
+        lines: list[bytes] = []
+        try:
+            if self._suspects:
+                if not self._in_flight:
+                    sample, attempt = self._suspects.popleft()
+                    self._send(sample, attempt, lines)
+                return True
+            while len(self._in_flight) < self._window:
+                new = self._next_new(pending)
+                if new is None:
+                    return bool(self._in_flight)
+                self._send(new, 1, lines)
             return True
-        while len(self._in_flight) < self._window:
-            new = self._next_new(pending)
-            if new is None:
-                return bool(self._in_flight)
-            self._send(new, 1)
-        return True
+        finally:
+            if lines:
+                self._worker.send_raw(b"".join(lines))
 
     def _next_new(self, pending: Iterator[Sample]) -> Sample | None:
         """The next sample still to ask; known-bad ones are recorded on the way."""
@@ -284,13 +294,22 @@ class Dispatcher:
         return self._peeked is not None
 
     def _pump(self) -> None:
-        """Receive what the worker says within one poll period; handle hangs and deaths."""
+        """Receive what the worker says within one poll period, then whatever else has
+        already arrived (up to a window's worth); handle hangs and deaths."""
+        timeout: float = self.settings.poll_s
+        for _ in range(self._window):
+            if self._worker is None or not self._receive(timeout):
+                return
+            timeout = 0.0
+
+    def _receive(self, timeout: float) -> bool:
+        """Handle one message; False when none came within ``timeout`` or the worker was lost."""
         assert self._worker is not None
         try:
-            message = self._worker.receive_raw(self.settings.poll_s)
+            message = self._worker.receive_raw(timeout)
         except WorkerDied as exc:
             self._lose_worker(f"worker died (exit code {exc.returncode}): {exc.log_tail}")
-            return
+            return False
         now = time.monotonic()
         if message is None:
             if self._in_flight:
@@ -299,14 +318,14 @@ class Dispatcher:
                 if waited > self.settings.timeout_s:
                     self.stats.timeouts += 1
                     self._lose_worker(f"timed out after {self.settings.timeout_s:g} s")
-            return
+            return False
         kind = message.get("type")
         flight = self._in_flight.pop(message.get("id", ""), None)
         if kind == "fatal":
             self._lose_worker(f"worker fatal: {message.get('message')}")
-            return
+            return False
         if flight is None:
-            return
+            return True
         self._last_progress = now
         self._failures_in_a_row = 0
         if self.stats.first_answer is None:
@@ -316,3 +335,4 @@ class Dispatcher:
             self._record(flight.sample, flight.attempt, message, None)
         else:
             self._record(flight.sample, flight.attempt, None, str(message.get("message")))
+        return True

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from pydantic import BaseModel, Field
 
+from vlmhb.fastjson import dumps_line, loads
 from vlmhb.run.files import (
     ANSWERS,
     ANSWERS_CSV,
@@ -113,7 +114,7 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             if not raw.endswith(b"\n"):
                 break
             try:
-                yield json.loads(raw)
+                yield loads(raw)
             except ValueError:
                 continue
 
@@ -143,7 +144,7 @@ class AnswerLog:
             if isinstance(answer_id, str) and answer_id not in self.done:
                 self.done.add(answer_id)
                 self.errors += bool(line.get("error"))
-        self._handle: IO[str] = path.open("a", encoding="utf-8", buffering=1 << 20)
+        self._handle: IO[bytes] = path.open("ab", buffering=1 << 20)
 
     def _repair(self) -> None:
         """Cut a torn last line left by a crash mid-write."""
@@ -181,7 +182,7 @@ class AnswerLog:
             return False
         self.written += 1
         self.errors += bool(answer.get("error"))
-        self._handle.write(json.dumps(answer, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self._handle.write(dumps_line(answer))
         self._pending += 1
         if self._pending >= self._flush_every or (
             time.monotonic() - self._last_flush >= self._flush_seconds

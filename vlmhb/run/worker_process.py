@@ -9,15 +9,16 @@ The worker's stderr goes to a log file in the run folder.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import queue
 import subprocess
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vlmhb.fastjson import loads
 from vlmhb.worker import protocol
 from vlmhb.worker.lines import LineReader
 
@@ -64,6 +65,7 @@ class WorkerProcess:
         assert self._proc.stdout is not None and self._proc.stdin is not None
         self._reader = LineReader(self._proc.stdout.fileno())
         self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._unbatched: deque[dict] = deque()  # messages of a batch line not handed out yet
         self._writer = threading.Thread(target=self._write_loop, daemon=True)
         self._writer.start()
 
@@ -116,7 +118,10 @@ class WorkerProcess:
 
     def receive_raw(self, timeout: float | None) -> dict | None:
         """The next message as a dict (the fast path for responses); lines that are not
-        protocol messages (a library writing to the real stdout) go to the worker log."""
+        protocol messages (a library writing to the real stdout) go to the worker log.
+        A ``batch`` line is handed out one message at a time."""
+        if self._unbatched:
+            return self._unbatched.popleft()
         while True:
             line = self._reader.readline(timeout)
             if line is None:
@@ -124,9 +129,14 @@ class WorkerProcess:
             if line == b"":
                 raise WorkerDied(self._wait(), self.log_tail())
             try:
-                data = json.loads(line)
+                data = loads(line)
             except ValueError:
                 self._log.write(b"[vlmhb: non-protocol line on stdout] " + line)
+                continue
+            if isinstance(data, dict) and data.get("type") == protocol.BATCH:
+                self._unbatched.extend(protocol.unbatched(data))
+                if self._unbatched:
+                    return self._unbatched.popleft()
                 continue
             if isinstance(data, dict) and "type" in data:
                 return data

@@ -51,6 +51,12 @@ class Channel:
         if flush:
             self._out.flush()
 
+    def send_many(self, messages: list[protocol.Response | protocol.Error]) -> None:
+        """Send answers finished together as one line (``protocol.encode_many``) and flush."""
+        if messages:
+            self._out.write(protocol.encode_many(messages))
+        self._out.flush()
+
     def flush(self) -> None:
         self._out.flush()
 
@@ -68,14 +74,15 @@ def answer_batch(backend: Backend, batch: list[protocol.Request], channel: Chann
                 answer_batch(backend, [request], channel)
             return
     elapsed = time.perf_counter() - start
+    messages: list[protocol.Response | protocol.Error] = []
     for request, result in zip(batch, results, strict=True):
         if isinstance(result, protocol.Response):
             if not result.latency_s:
                 result.latency_s = elapsed
-            channel.send(result, flush=False)
+            messages.append(result)
         else:
-            channel.send(protocol.Error(id=request.id, message=str(result)), flush=False)
-    channel.flush()
+            messages.append(protocol.Error(id=request.id, message=str(result)))
+    channel.send_many(messages)
 
 
 def _exception_text() -> str:
@@ -153,9 +160,9 @@ def run_engine(backend: ContinuousBackend, intake: Intake, channel: Channel) -> 
             if refused is not None:
                 channel.send(protocol.Error(id=request.id, message=str(refused)), flush=False)
         if backend.pending():
-            for finished in backend.poll():
-                channel.send(as_message(finished.id, finished.result), flush=False)
-        channel.flush()
+            channel.send_many([as_message(f.id, f.result) for f in backend.poll()])
+        else:
+            channel.flush()
 
 
 def gather_burst(first: protocol.Request, intake: Intake, limit: int) -> list[protocol.Request]:

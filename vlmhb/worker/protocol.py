@@ -6,6 +6,10 @@ Standard library only (it is imported inside model venvs). One JSON object a lin
     orchestrator -> worker:  init, request*, shutdown
     worker -> orchestrator:  ready | fatal, then response | error per request
 
+Answers finished together (a static batch, one engine step) may travel as one ``batch``
+line, ``{"type": "batch", "messages": [...]}``, which stands for its messages in order: one
+JSON encoding per batch instead of one per answer (``encode_many``).
+
 ``init`` carries ``PROTOCOL_VERSION``; a worker that speaks another version answers ``fatal``.
 Images travel as absolute file paths, never as bytes.
 """
@@ -128,9 +132,33 @@ def encode(message: Any) -> str:
     return encode_dict(vars(message))
 
 
+def encode_many(messages: list[Any]) -> str:
+    """Several messages as one line: a ``batch`` of them, or the message itself when alone."""
+    if len(messages) == 1:
+        return encode(messages[0])
+    return encode_dict({"type": BATCH, "messages": [vars(m) for m in messages]})
+
+
+BATCH = "batch"
+
+
+def unbatched(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The messages a decoded line stands for: a ``batch``'s, in order, or the line itself."""
+    if data.get("type") != BATCH:
+        return [data]
+    inner = data.get("messages")
+    return (
+        [m for m in inner if isinstance(m, dict) and "type" in m] if isinstance(inner, list) else []
+    )
+
+
 def encode_dict(data: dict[str, Any]) -> str:
     """A message already held as a plain dict (its fields and ``type``), as a JSON line."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return _ENCODER.encode(data) + "\n"
+
+
+# One encoder for every message: ``json.dumps`` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def decode(line: str | bytes) -> Message:

@@ -15,8 +15,9 @@ tells the orchestrator how many requests to keep in flight.
 from __future__ import annotations
 
 import importlib.metadata
+import os
+import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from vlmhb.worker.protocol import Init, Request, Response
@@ -115,10 +116,19 @@ def package_versions(*names: str) -> dict[str, str]:
 
 def check_image(path: str) -> None:
     """Raise ``ValueError`` if ``path`` is missing, empty, or not a known image format."""
-    file = Path(path)
-    if not file.is_file():
-        raise ValueError(f"image not found: {path}")
-    with file.open("rb") as handle:
-        head = handle.read(16)
+    try:  # os-level: a request's images are checked on the hot path of every backend
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the worker
+    except (FileNotFoundError, NotADirectoryError):
+        raise ValueError(f"image not found: {path}") from None
+    except OSError as exc:
+        raise ValueError(f"not a readable image: {path} ({exc.__class__.__name__})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"image not found: {path}")
+        head = os.read(fd, 16)
+    except OSError:
+        raise ValueError(f"not a readable image: {path}") from None
+    finally:
+        os.close(fd)
     if not any(head.startswith(magic) for magic in _MAGIC):
         raise ValueError(f"not a readable image: {path}")
