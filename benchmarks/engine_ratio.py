@@ -122,10 +122,11 @@ def write_plan(folder: Path, dataset: Path, backend: str, args: argparse.Namespa
 
 
 def run_b(plan: Path, runs: Path) -> tuple[float, dict[str, str], dict]:
-    """``vlmhb run`` in a fresh runs folder: generation time, answers, timings."""
+    """``vlmhb run`` in a fresh runs folder: generation time, answers, timings. The answer
+    cache stays off: every repeat asks the same requests, which would all be hits."""
     subprocess.run(
         [sys.executable, "-m", "vlmhb.cli", "run", str(plan), "--runs-dir", str(runs),
-         "--isolation", "venv", "--gpus", ""],
+         "--isolation", "venv", "--gpus", "", "--no-cache"],
         check=True, capture_output=True,
     )  # fmt: skip
     (run_json,) = runs.glob("*/run.json")

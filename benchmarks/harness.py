@@ -6,7 +6,8 @@
 * A plain in-process loop doing the same work per sample: read the image bytes, format the
   prompt, write one JSON line.
 * Peak RSS of ``vlmhb run`` (the orchestrator, ``ru_maxrss`` of a child) as ``--sizes`` grow.
-* Protocol encoding per request: ``dataclasses.asdict`` against the plain ``vars`` dict.
+* Protocol encoding per request: ``dataclasses.asdict``, the worker's stdlib encoder, the
+  runner's orjson.
 
 Run on demand: ``python benchmarks/harness.py [--n 100000] [--sizes 10000,1000000]``.
 """
@@ -93,8 +94,9 @@ def plain_loop(dataset: Path, out: Path) -> tuple[int, float]:
     return n, time.perf_counter() - start
 
 
-def encoding_costs() -> tuple[float, float]:
-    """µs per request through ``dataclasses.asdict`` and through ``protocol.encode``."""
+def encoding_costs() -> tuple[float, float, float]:
+    """µs per request: ``dataclasses.asdict`` + ``json.dumps``; ``protocol.encode`` (the
+    worker's, stdlib); ``fastjson.dumps_line`` (the runner's, orjson)."""
     from vlmhb.worker import protocol
 
     request = protocol.Request(
@@ -107,9 +109,12 @@ def encoding_costs() -> tuple[float, float]:
     def through_asdict() -> str:
         return json.dumps(asdict(request), ensure_ascii=False, separators=(",", ":")) + "\n"
 
+    from vlmhb.fastjson import dumps_line
+
     old = timeit.timeit(through_asdict, number=n) / n * 1e6
-    new = timeit.timeit(lambda: protocol.encode(request), number=n) / n * 1e6
-    return old, new
+    worker = timeit.timeit(lambda: protocol.encode(request), number=n) / n * 1e6
+    runner = timeit.timeit(lambda: dumps_line(vars(request)), number=n) / n * 1e6
+    return old, worker, runner
 
 
 def main() -> None:
@@ -117,8 +122,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--sizes", default="10000,200000")
     args = parser.parse_args()
-    old, new = encoding_costs()
-    print(f"protocol encoding per request: asdict {old:.1f} us, plain dict {new:.1f} us")
+    old, worker, runner = encoding_costs()
+    print(
+        f"protocol encoding per request: asdict {old:.1f} us, plain dict + cached stdlib "
+        f"encoder (worker) {worker:.1f} us, orjson (runner) {runner:.1f} us"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         dataset = make_dataset(folder / f"ds{args.n}", args.n)

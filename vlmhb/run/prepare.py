@@ -135,7 +135,8 @@ def prepare_run(run: EvalRun, runs_root: Path) -> PreparedRun:
 def iter_samples(prepared: PreparedRun) -> Iterator[Sample]:
     """Every sample of the run, built lazily (memory stays flat for big datasets)."""
     run = prepared.run
-    base_generation = {"max_new_tokens": run.max_new_tokens, **run.generation}
+    # One options dict for every sample that adds nothing of its own (shared: read-only).
+    shared_generation = {"max_new_tokens": run.max_new_tokens, **run.generation, "mode": run.mode}
     # Documents of one type ask the same prompts: render each once (a bounded memo).
     rendered_for: dict[tuple[str, str | None, tuple[str, ...]], Any] = {}
     for document in prepared.documents:
@@ -151,12 +152,13 @@ def iter_samples(prepared: PreparedRun) -> Iterator[Sample]:
                     rendered_for.clear()
                 rendered = prepared.prompts.render(document.doc_type, field_name, fields, run.mode)
                 rendered_for[key] = rendered
-            generation = dict(base_generation, mode=run.mode)
+            generation = shared_generation
             if run.mode == "document":
-                generation["fields"] = fields
+                generation = dict(shared_generation, fields=fields)
             zone = (document.meta.get("bboxes") or {}).get(field_name) if field_name else None
             if isinstance(zone, list) and len(zone) == 4:
-                generation["zone"] = zone  # the field's box, for zonal OCR (tesseract backend)
+                # the field's box, for zonal OCR (tesseract backend)
+                generation = dict(generation, zone=zone)
             yield Sample(
                 id=f"{document.id}:{field_name}" if field_name else str(document.id),
                 doc_id=str(document.id),
