@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO / "scripts"))  # the GPU check's own drawing, shared
 import gpu_check  # noqa: E402
 
 from vlmhb.run.code_shim import code_shim  # noqa: E402
+from vlmhb.worker.protocol import unbatched  # noqa: E402
 
 ENV_VARS = {"hf-cpu": "VLMHB_HF_CPU_PYTHON", "vllm-cpu": "VLMHB_VLLM_CPU_PYTHON"}
 
@@ -139,6 +140,7 @@ class ModelWorker:
         assert self.proc.stdout is not None
         self._selector.register(self.proc.stdout, selectors.EVENT_READ)
         self._buffer = b""
+        self._unbatched: list[dict[str, Any]] = []
 
     def send(self, message: dict[str, Any]) -> None:
         """Write one message; ``type`` must be in it."""
@@ -154,7 +156,9 @@ class ModelWorker:
         self.proc.stdin.flush()
 
     def read(self, timeout: float = 120.0) -> dict[str, Any]:
-        """The next message, or fail with the worker's stderr tail."""
+        """The next message (a ``batch`` line's one by one), or fail with the stderr tail."""
+        if self._unbatched:
+            return self._unbatched.pop(0)
         deadline = time.monotonic() + timeout
         assert self.proc.stdout is not None
         while b"\n" not in self._buffer:
@@ -166,7 +170,8 @@ class ModelWorker:
                 pytest.fail(f"worker exited ({self.proc.wait()}); stderr:\n{self.stderr_tail()}")
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
+        self._unbatched = unbatched(json.loads(line))
+        return self._unbatched.pop(0) if self._unbatched else self.read(timeout)
 
     def start(self, init: dict[str, Any], timeout: float = 300.0) -> dict[str, Any]:
         """Send ``init`` and return the ``ready`` or ``fatal`` answer."""

@@ -36,3 +36,20 @@ def test_what_orjson_refuses_goes_through_the_standard_library() -> None:
     assert math.isnan(loads(b'{"x": NaN}')["x"])  # read as json reads it
     with pytest.raises(ValueError):
         loads(b"{not json")
+
+
+def test_without_orjson_everything_goes_through_the_standard_library() -> None:
+    """A model env has no orjson (``scripts/gpu_check.py`` imports the runner there)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['orjson'] = None\n"  # import orjson -> ImportError
+        "from vlmhb.fastjson import dumps_line, loads\n"
+        "line = dumps_line({'a': 'ж', 'n': [1, 2.5]})\n"
+        'assert line == \'{"a":"ж","n":[1,2.5]}\\n\'.encode(), line\n'
+        "assert loads(line) == {'a': 'ж', 'n': [1, 2.5]}\n"
+        "import vlmhb.run.worker_process\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
